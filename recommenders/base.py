@@ -1,0 +1,106 @@
+"""The one interface every recommender implements (scikit-learn style fit/score).
+
+Contract
+--------
+- ``fit(train, valid=None, seed=0) -> self``: learn from ``train`` (a TaskData of the
+  "train" split; ``train.train_interactions`` for ID-based learning, ``train.examples``
+  for example-based learning); ``valid`` is for early stopping only.
+- ``score(profiles, candidates) -> np.ndarray`` of shape (len(profiles), len(candidates[i]))
+  (every row must have the same number of candidates). Higher = preferred. For the
+  preference task each value is a like-probability in [0, 1]. The profile passed in
+  must drive the score (fold-in or history-based): profile attacks edit it at test time.
+- ``save(dir)`` / ``Recommender.load(dir)``: JSON for config, safetensors for tensors;
+  never pickle.
+- ``capabilities``: text input (then also ``score_text``), differentiable (then the
+  embedding hooks used by gradient attacks).
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import ClassVar, Sequence
+
+import numpy as np
+
+from benchmark.profiles import Profile
+
+CONFIG_FILE = "recommender.json"
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    text_input: bool = False  # scores rendered text: text attacks apply
+    differentiable: bool = False  # gradients w.r.t. input embeddings: gradient attacks apply
+    tasks: tuple[str, ...] = ("preference", "ranking")
+
+
+class Recommender(ABC):
+    name: ClassVar[str] = ""
+    capabilities: ClassVar[Capabilities] = Capabilities()
+
+    def __init__(self, **options):
+        self.options = dict(options)
+        self.task: str | None = None  # set by fit: the task the model was trained for
+
+    # -- training and scoring ------------------------------------------------
+    @abstractmethod
+    def fit(self, train, valid=None, seed: int = 0) -> "Recommender": ...
+
+    @abstractmethod
+    def score(self, profiles: Sequence[Profile], candidates: Sequence[Sequence[str]]) -> np.ndarray: ...
+
+    def score_examples(self, examples, batch_size: int = 256) -> list[np.ndarray]:
+        """Scores for each example's candidates (batched calls to ``score``)."""
+        out: list[np.ndarray] = []
+        for i in range(0, len(examples), batch_size):
+            chunk = examples[i : i + batch_size]
+            out.extend(self.score([e.profile for e in chunk], [e.candidates for e in chunk]))
+        return out
+
+    # -- persistence ---------------------------------------------------------
+    def config(self) -> dict:
+        """JSON-serialisable state besides tensors (options, task, vocabularies...)."""
+        return {"options": self.options, "task": self.task}
+
+    def save(self, directory: str | Path) -> Path:
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        meta = {
+            "class": f"{type(self).__module__}:{type(self).__qualname__}",
+            "name": self.name,
+            "capabilities": asdict(self.capabilities),
+            "config": self.config(),
+        }
+        (directory / CONFIG_FILE).write_text(json.dumps(meta, indent=2, sort_keys=True), encoding="utf-8")
+        self.save_state(directory)
+        return directory
+
+    def save_state(self, directory: Path) -> None:
+        """Write tensors (safetensors) and other files; default: nothing beyond the config."""
+
+    @classmethod
+    def from_config(cls, config: dict) -> "Recommender":
+        model = cls(**config.get("options", {}))
+        model.task = config.get("task")
+        return model
+
+    def load_state(self, directory: Path) -> None:
+        """Read what save_state wrote."""
+
+    @staticmethod
+    def load(directory: str | Path) -> "Recommender":
+        """Load any saved recommender; the class is resolved through the registry."""
+        from recommenders.registry import resolve_class
+
+        directory = Path(directory)
+        path = directory / CONFIG_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: no saved recommender here (missing {CONFIG_FILE})")
+        meta = json.loads(path.read_text(encoding="utf-8"))
+        cls = resolve_class(meta.get("name") or meta["class"], fallback=meta["class"])
+        model = cls.from_config(meta["config"])
+        model.load_state(directory)
+        return model

@@ -1,0 +1,1 @@
+"""ID-based recommenders (popularity, ItemKNN, BPR-MF, SASRec)."""

@@ -1,0 +1,1 @@
+"""Text-based recommenders over rendered profiles (cross-encoder, two-tower)."""
