@@ -1,0 +1,82 @@
+"""Evaluation metrics. Preference: AUC (primary), accuracy, log-loss. Ranking: HR@K, NDCG@K, MRR.
+
+Ranking metrics take, per example, the scores of its candidates and the index of the
+held-out positive. Ties are counted pessimistically for the positive (an item scored equal
+to the positive ranks above it), so a constant scorer gets no credit for candidate order.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import numpy as np
+from scipy.stats import rankdata
+
+EPS = 1e-7
+
+
+def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    """ROC AUC via the Mann-Whitney U statistic (average ranks for ties). NaN if one class only."""
+    y = np.asarray(labels, dtype=bool)
+    s = np.asarray(scores, dtype=float)
+    n_pos, n_neg = int(y.sum()), int((~y).sum())
+    if n_pos == 0 or n_neg == 0:
+        return float("nan")
+    ranks = rankdata(s)
+    return float((ranks[y].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
+
+
+def accuracy(labels: Sequence[int], probs: Sequence[float], threshold: float = 0.5) -> float:
+    y = np.asarray(labels, dtype=int)
+    p = np.asarray(probs, dtype=float)
+    return float(np.mean((p >= threshold).astype(int) == y)) if len(y) else float("nan")
+
+
+def log_loss(labels: Sequence[int], probs: Sequence[float]) -> float:
+    y = np.asarray(labels, dtype=float)
+    p = np.clip(np.asarray(probs, dtype=float), EPS, 1 - EPS)
+    return float(-np.mean(y * np.log(p) + (1 - y) * np.log(1 - p))) if len(y) else float("nan")
+
+
+def positive_ranks(scores: Sequence[np.ndarray], positives: Sequence[int]) -> np.ndarray:
+    """1-based rank of each example's positive among its candidates (ties pessimistic)."""
+    ranks = np.empty(len(scores), dtype=np.int64)
+    for i, (row, pos) in enumerate(zip(scores, positives)):
+        row = np.asarray(row, dtype=float)
+        if np.isnan(row).any():
+            raise ValueError(f"example {i}: NaN score among candidates")
+        others = np.delete(row, pos)
+        ranks[i] = 1 + int(np.sum(others >= row[pos]))
+    return ranks
+
+
+def hit_rate_at_k(ranks: np.ndarray, k: int = 10) -> np.ndarray:
+    return (np.asarray(ranks) <= k).astype(float)
+
+
+def ndcg_at_k(ranks: np.ndarray, k: int = 10) -> np.ndarray:
+    """Per-example NDCG@K with a single relevant item: 1/log2(rank+1) inside the top K."""
+    r = np.asarray(ranks, dtype=float)
+    return np.where(r <= k, 1.0 / np.log2(r + 1.0), 0.0)
+
+
+def reciprocal_rank(ranks: np.ndarray) -> np.ndarray:
+    return 1.0 / np.asarray(ranks, dtype=float)
+
+
+def preference_metrics(labels, probs) -> dict[str, float]:
+    return {"auc": auc(labels, probs), "accuracy": accuracy(labels, probs), "log_loss": log_loss(labels, probs)}
+
+
+def ranking_metrics(ranks, k: int = 10) -> dict[str, float]:
+    ranks = np.asarray(ranks)
+    if len(ranks) == 0:
+        return {f"hr@{k}": float("nan"), f"ndcg@{k}": float("nan"), "mrr": float("nan")}
+    return {
+        f"hr@{k}": float(hit_rate_at_k(ranks, k).mean()),
+        f"ndcg@{k}": float(ndcg_at_k(ranks, k).mean()),
+        "mrr": float(reciprocal_rank(ranks).mean()),
+    }
+
+
+PRIMARY_METRIC = {"preference": "auc", "ranking": "ndcg@10"}
