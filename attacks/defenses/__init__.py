@@ -1,0 +1,1 @@
+"""Defenses: training modes any compatible recommender can use (see attacks.defenses.registry)."""

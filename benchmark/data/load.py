@@ -1,0 +1,49 @@
+"""One entry point for datasets: a registered name (fetched into the cache) or a local path."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from benchmark.data.dataset import Dataset
+from benchmark.data.errors import DataError, UnknownDatasetError
+
+
+def load_dataset(name_or_path: str | Path, format: str | None = None, meta: str | Path | None = None) -> Dataset:
+    """Load by registry name (e.g. "movielens-100k", "amazon2018:Gift_Cards") or by path.
+
+    A path wins when it exists; otherwise the name must be registered (see
+    `recrobust data list`). Names are fetched into the cache on first use.
+    """
+    from benchmark.data import sources
+    from benchmark.data.readers import read_path
+
+    path = Path(str(name_or_path)).expanduser()
+    if path.exists():
+        return read_path(path, format=format, meta=meta, name=path.name)
+    name = str(name_or_path)
+    if not sources.is_known(name):
+        if any(sep in name for sep in ("/", "\\")) or path.suffix:
+            raise DataError("no such file or directory", path=path)
+        raise UnknownDatasetError(
+            f"unknown dataset {name!r}: not a path, and not one of: "
+            + ", ".join(d["name"] for d in sources.list_datasets())
+        )
+    folder, detected = sources.resolve(name)
+    return read_path(folder, format=format or detected, meta=meta, name=name)
+
+
+def dataset_fingerprint(dataset: Dataset) -> str:
+    """sha256 of the canonical content (interactions in a fixed order + item titles),
+    so the same data read from a different format or path gives the same fingerprint."""
+    inter = dataset.interactions[["user_id", "item_id", "rating", "timestamp"]]
+    inter = inter.sort_values(["user_id", "timestamp", "item_id", "rating"], kind="mergesort")
+    digest = hashlib.sha256()
+    digest.update(pd.util.hash_pandas_object(inter, index=False).values.tobytes())
+    titles = dataset.items["title"] if "title" in dataset.items else pd.Series(dtype=object)
+    titles = titles.astype("string").fillna("").sort_index()
+    digest.update(pd.util.hash_pandas_object(titles, index=True).values.astype(np.uint64).tobytes())
+    return digest.hexdigest()
