@@ -469,7 +469,8 @@ def _download(url: str, dest: Path, progress: bool, timeout: float) -> tuple[str
             total = int(length) if length and length.isdigit() else None
             with open(dest, "wb") as out, tqdm(total=total, unit="B", unit_scale=True, unit_divisor=1024,
                                                desc=dest.name, disable=not progress, leave=False) as bar:
-                while chunk := resp.read(_CHUNK):
+                read = getattr(resp, "read1", resp.read)  # read1: write what has arrived, do not wait for a full chunk
+                while chunk := read(_CHUNK):
                     out.write(chunk)
                     digest.update(chunk)
                     size += len(chunk)
