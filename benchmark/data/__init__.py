@@ -1,0 +1,1 @@
+"""Datasets: readers for on-disk formats, named sources with a cache, statistics."""
