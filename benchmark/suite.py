@@ -1,0 +1,605 @@
+"""Suites: YAML grids of experiments, validated before any work starts, expanded into cells.
+
+A suite lists datasets x tasks x models (with options) x defenses x attacks (with budgets,
+scope, goal) x seeds, plus sizes (training, evaluated and attacked examples). Sizes may be
+one number or a per-task mapping (``{preference: 500, ranking: 100}``); a model may override
+the example counts (LLMs train on fewer examples than classic models).
+
+Expansion yields one training cell per (dataset, task, model, defense, seed) and, under it,
+one attack cell per applicable attack: text attacks need a text-input model, embedding
+attacks a differentiable one; ``models:``/``tasks:`` lists on a defense or attack restrict it
+further. An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
+robustness-vs-budget plots; the leaderboard column uses the attack's own setting.
+
+Validation is two passes with one error listing every problem, each naming the file and
+field: the JSON Schema (structure, types, ranges), then semantic checks against the
+registries (unknown dataset/model/attack/defense names, budgets that make no sense for the
+threat model, duplicate labels).
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from benchmark.records import canonical_json, content_hash, schema_errors
+
+SUITES_DIR = Path(__file__).resolve().parent / "suites"
+TASKS = ("preference", "ranking")
+SIZE_DEFAULTS = {
+    "history_len": 10,
+    "num_negatives": 99,
+    "max_train_examples": None,
+    "max_eval_examples": None,
+    "max_attack_examples": 100,
+}
+MODEL_SIZE_KEYS = ("max_train_examples", "max_eval_examples", "max_attack_examples")
+LEADERBOARD_METRICS = {"preference": ("accuracy", "auc", "log_loss"), "ranking": ("ndcg@10", "hr@10", "mrr")}
+DEFAULT_LEADERBOARD = {"metric": {"preference": "accuracy", "ranking": "ndcg@10"}, "bootstrap": 1000, "alpha": 0.05}
+# Threat models whose attacks need a capability of the model.
+NEEDS = {"text": "text_input", "embedding": "differentiable"}
+
+
+class SuiteError(ValueError):
+    """An invalid suite; the message lists every problem with file and field."""
+
+
+# --------------------------------------------------------------------------- specs
+
+
+@dataclass(frozen=True, eq=False)
+class DatasetSpec:
+    name: str
+    label: str
+    format: str | None = None
+    meta: str | None = None
+
+
+@dataclass(frozen=True, eq=False)
+class ModelSpec:
+    name: str  # registry name, plug-in name or module:Class
+    label: str
+    options: dict = field(default_factory=dict)
+    tasks: tuple[str, ...] | None = None
+    sizes: dict = field(default_factory=dict)
+
+    def public(self) -> dict:
+        return {"name": self.name, "label": self.label, "options": self.options}
+
+
+@dataclass(frozen=True, eq=False)
+class DefenseSpec:
+    name: str
+    label: str
+    options: dict = field(default_factory=dict)
+    models: tuple[str, ...] | None = None
+    tasks: tuple[str, ...] | None = None
+
+    def public(self) -> dict:
+        return {"name": self.name, "label": self.label, "options": self.options}
+
+
+@dataclass(frozen=True, eq=False)
+class AttackSpec:
+    name: str
+    label: str
+    budget: int | None = None
+    query_budget: int | None = None
+    scope: str = "history"
+    goal: str | None = None
+    options: dict = field(default_factory=dict)
+    models: tuple[str, ...] | None = None
+    tasks: tuple[str, ...] | None = None
+    threat_model: str | None = None
+    sweep: dict | None = None  # {"of": main label, "param": ..., "value": ...} on sweep cells
+
+    def public(self) -> dict:
+        return {
+            "name": self.name,
+            "label": self.label,
+            "threat_model": self.threat_model,
+            "budget": self.budget,
+            "query_budget": self.query_budget,
+            "scope": self.scope,
+            "goal": self.goal,
+            "options": self.options,
+            "sweep": self.sweep,
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class TrainCell:
+    dataset: DatasetSpec
+    task: str
+    model: ModelSpec
+    defense: DefenseSpec
+    seed: int
+    sizes: dict
+
+    def config(self, fingerprint: str) -> dict:
+        return {
+            "dataset": {"name": self.dataset.name, "label": self.dataset.label, "format": self.dataset.format,
+                        "fingerprint": fingerprint},
+            "task": self.task,
+            "model": self.model.public(),
+            "defense": self.defense.public(),
+            "seed": self.seed,
+            "sizes": dict(self.sizes),
+        }
+
+    def describe(self) -> str:
+        return f"{self.dataset.label}/{self.task}/{self.model.label}/{self.defense.label}/seed{self.seed}"
+
+
+@dataclass(frozen=True, eq=False)
+class AttackCell:
+    train: TrainCell
+    attack: AttackSpec
+
+    def config(self, fingerprint: str) -> dict:
+        cfg = self.train.config(fingerprint)
+        cfg["attack"] = self.attack.public()
+        return cfg
+
+    def describe(self) -> str:
+        return f"{self.train.describe()}/{self.attack.label}"
+
+
+@dataclass
+class CellGroup:
+    """A training cell and the attack cells on its model: one unit of work for an executor."""
+
+    train: TrainCell
+    attacks: list[AttackCell]
+
+
+# --------------------------------------------------------------------------- catalog
+
+
+@dataclass
+class Catalog:
+    """What names exist and what they are: the registries by default, a fake in tests.
+
+    model_capabilities(name) -> object with text_input, differentiable, tasks (raises
+    ValueError for an unknown or unimportable model); attack_threat_model(name) -> str
+    (raises ValueError when unknown); defense_known/dataset_known(name) -> bool;
+    model_options(name) -> set of accepted option names, or None when any is accepted.
+    """
+
+    model_capabilities: Callable[[str], Any]
+    attack_threat_model: Callable[[str], str]
+    defense_known: Callable[[str], bool]
+    dataset_known: Callable[[str], bool]
+    model_options: Callable[[str], set | None] = lambda name: None
+    defense_names: Callable[[], list[str]] = lambda: []
+
+    @classmethod
+    def from_registries(cls) -> "Catalog":
+        return cls(
+            model_capabilities=_registry_capabilities,
+            attack_threat_model=_registry_threat_model,
+            defense_known=_registry_defense_known,
+            dataset_known=_registry_dataset_known,
+            model_options=_registry_model_options,
+            defense_names=_registry_defense_names,
+        )
+
+
+def _registry_capabilities(name: str):
+    from recommenders.registry import resolve_class
+
+    return resolve_class(name).capabilities
+
+
+def _registry_model_options(name: str) -> set | None:
+    from recommenders.registry import resolve_class
+
+    params = inspect.signature(resolve_class(name).__init__).parameters
+    if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+        return None
+    return {n for n in params if n != "self"}
+
+
+def _registry_threat_model(name: str) -> str:
+    from attacks import registry
+
+    registry._load_catalogs()
+    if name not in registry.ATTACKS:
+        known = ", ".join(sorted(registry.ATTACKS)) or "(none registered)"
+        raise ValueError(f"unknown attack {name!r}; known: {known}")
+    return registry.ATTACKS[name][1]
+
+
+def _registry_defense_names() -> list[str]:
+    from attacks.defenses import registry
+
+    return [d["name"] for d in registry.listing()]
+
+
+def _registry_defense_known(name: str) -> bool:
+    return name in _registry_defense_names()
+
+
+def _registry_dataset_known(name: str) -> bool:
+    from benchmark.data import sources
+
+    return sources.is_known(name)
+
+
+# --------------------------------------------------------------------------- suite
+
+
+@dataclass
+class Suite:
+    name: str
+    version: str
+    description: str
+    path: str  # where it was read from ("<builtin>/quick.yaml" style for built-ins)
+    raw: dict  # the validated YAML content (protocol hash and copies come from it)
+    datasets: list[DatasetSpec]
+    tasks: list[str]
+    seeds: list[int]
+    sizes: dict
+    models: list[ModelSpec]
+    defenses: list[DefenseSpec]
+    attacks: list[AttackSpec]  # leaderboard attacks followed by sweep attacks
+    leaderboard: dict
+    notes: list[str] = field(default_factory=list)
+    checked: bool = False  # registry checks done (threat models filled in)
+
+    @property
+    def builtin(self) -> bool:
+        return self.path.startswith("<builtin>")
+
+    def protocol(self) -> dict:
+        """Everything a submitter may not change: all but the models (and prose)."""
+        return {k: v for k, v in self.raw.items() if k not in ("models", "description")}
+
+    def protocol_hash(self) -> str:
+        return content_hash(self.protocol())
+
+    def identity(self) -> dict:
+        """The suite block every record carries."""
+        return {"name": self.name, "version": self.version, "protocol_hash": self.protocol_hash()}
+
+    def with_models(self, models: list[dict]) -> "Suite":
+        """The same protocol with other models (a submission): re-parsed and re-validated."""
+        raw = copy.deepcopy(self.raw)
+        raw["models"] = models
+        return parse_suite(raw, where=self.path)
+
+    def leaderboard_attacks(self) -> list[AttackSpec]:
+        return [a for a in self.attacks if a.sweep is None]
+
+    def expand(self, catalog: Catalog | None = None) -> list[CellGroup]:
+        """Cells of the grid, grouped by training cell, in a stable order."""
+        catalog = catalog or Catalog.from_registries()
+        caps = {m.name: catalog.model_capabilities(m.name) for m in self.models}
+        groups = []
+        for dataset in self.datasets:
+            for task in self.tasks:
+                for model in self.models:
+                    if not _model_runs_task(model, caps[model.name], task):
+                        continue
+                    for defense in self.defenses:
+                        if not _applies(defense.models, defense.tasks, model, task):
+                            continue
+                        attacks = [a for a in self.attacks if _attack_applies(a, model, caps[model.name], task)]
+                        for seed in self.seeds:
+                            sizes = resolve_sizes(self.sizes, model.sizes, task)
+                            train = TrainCell(dataset, task, model, defense, seed, sizes)
+                            groups.append(CellGroup(train, [AttackCell(train, a) for a in attacks]))
+        return groups
+
+    def summary(self, catalog: Catalog | None = None) -> str:
+        groups = self.expand(catalog)
+        n_attacks = sum(len(g.attacks) for g in groups)
+        return (f"suite {self.name} v{self.version}: {len(groups)} training cells, {n_attacks} attack cells "
+                f"({len(self.datasets)} datasets x {len(self.tasks)} tasks x {len(self.models)} models x "
+                f"{len(self.defenses)} defenses x {len(self.leaderboard_attacks())} attacks x {len(self.seeds)} seeds)")
+
+
+def _model_runs_task(model: ModelSpec, caps, task: str) -> bool:
+    if model.tasks is not None and task not in model.tasks:
+        return False
+    return task in tuple(getattr(caps, "tasks", TASKS))
+
+
+def _applies(names, tasks, model: ModelSpec, task: str) -> bool:
+    if tasks is not None and task not in tasks:
+        return False
+    return names is None or model.label in names or model.name in names
+
+
+def _attack_applies(attack: AttackSpec, model: ModelSpec, caps, task: str) -> bool:
+    if not _applies(attack.models, attack.tasks, model, task):
+        return False
+    needed = NEEDS.get(attack.threat_model or "")
+    return needed is None or bool(getattr(caps, needed, False))
+
+
+def resolve_sizes(global_sizes: dict, model_sizes: dict, task: str) -> dict:
+    """The sizes of one cell: defaults < suite sizes < model sizes, per-task values picked."""
+    out = {}
+    for key, default in SIZE_DEFAULTS.items():
+        value = default
+        for layer in (global_sizes or {}, model_sizes or {}):
+            if key in layer:
+                v = layer[key]
+                if isinstance(v, dict):
+                    if task in v:
+                        value = v[task]
+                else:
+                    value = v
+        out[key] = value
+    return out
+
+
+# --------------------------------------------------------------------------- loading
+
+
+def available_suites() -> list[str]:
+    return sorted(p.stem for p in SUITES_DIR.glob("*.yaml"))
+
+
+def suite_file(name_or_path: str | Path) -> tuple[Path, str]:
+    """(file, display path) for a built-in suite name or a YAML path."""
+    text = str(name_or_path)
+    builtin = SUITES_DIR / f"{text}.yaml"
+    if re.fullmatch(r"[A-Za-z0-9_-]+", text) and builtin.is_file():
+        return builtin, f"<builtin>/{builtin.name}"
+    path = Path(text).expanduser()
+    if path.is_file():
+        return path, str(path)
+    raise SuiteError(f"{text}: no such suite: not a built-in ({', '.join(available_suites())}) and not a file")
+
+
+def load_suite(name_or_path: str | Path, catalog: Catalog | None = None, check_names: bool = True) -> Suite:
+    """Read, validate and parse a suite (built-in name or YAML path). Raises SuiteError
+    listing every problem before any work starts. `check_names=False` skips the
+    registry checks (structure only)."""
+    if isinstance(name_or_path, Suite):
+        suite = name_or_path
+    else:
+        path, where = suite_file(name_or_path)
+        try:
+            raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as err:
+            mark = getattr(err, "problem_mark", None)
+            loc = f":{mark.line + 1}:{mark.column + 1}" if mark is not None else ""
+            problem = getattr(err, "problem", None) or str(err)
+            raise SuiteError(f"{where}{loc}: malformed YAML: {problem}") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise SuiteError(f"{where}: cannot read suite ({err})") from None
+        suite = parse_suite(raw, where=where, base_dir=path.parent)
+    if check_names:
+        check_suite(suite, catalog or Catalog.from_registries())
+    return suite
+
+
+def _label(text: str) -> str:
+    """A default label from a name ('pkg.mod:MyModel' -> 'MyModel')."""
+    base = text.rsplit(":", 1)[-1].rsplit(".", 1)[-1]
+    return re.sub(r"[^A-Za-z0-9_.@=+-]+", "-", base).strip("-") or "model"
+
+
+def _entry(item) -> dict:
+    return {"name": item} if isinstance(item, str) else dict(item)
+
+
+def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) -> Suite:
+    """Structure checks (JSON Schema + labels) and parsing; no registry look-ups."""
+    if not isinstance(raw, dict):
+        raise SuiteError(f"{where}: a suite must be a YAML mapping, got {type(raw).__name__}")
+    problems = schema_errors(raw, "suite", where)
+    if problems:
+        raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
+
+    datasets = []
+    for d in map(_entry, raw["datasets"]):
+        name = d["name"]
+        if base_dir is not None and not Path(name).is_absolute() and (base_dir / name).exists() and not Path(name).exists():
+            name = str((base_dir / name).resolve())  # a path relative to the suite file
+        datasets.append(DatasetSpec(name=name, label=d.get("label") or _label(d["name"].rstrip("/")), format=d.get("format"),
+                                    meta=d.get("meta")))
+    models = [ModelSpec(name=m["name"], label=m.get("label") or _label(m["name"]), options=m.get("options") or {},
+                        tasks=tuple(m["tasks"]) if m.get("tasks") else None, sizes=m.get("sizes") or {})
+              for m in map(_entry, raw["models"])]
+    defenses = [DefenseSpec(name=d["name"], label=d.get("label") or _label(d["name"]), options=d.get("options") or {},
+                            models=tuple(d["models"]) if d.get("models") else None,
+                            tasks=tuple(d["tasks"]) if d.get("tasks") else None)
+                for d in map(_entry, raw.get("defenses") or ["none"])]
+    attacks: list[AttackSpec] = []
+    sweeps: list[AttackSpec] = []
+    for a in map(_entry, raw["attacks"]):
+        spec = AttackSpec(name=a["name"], label=a.get("label") or _label(a["name"]), budget=a.get("budget"),
+                          query_budget=a.get("query_budget"), scope=a.get("scope", "history"), goal=a.get("goal"),
+                          options=a.get("options") or {}, models=tuple(a["models"]) if a.get("models") else None,
+                          tasks=tuple(a["tasks"]) if a.get("tasks") else None)
+        attacks.append(spec)
+        if a.get("sweep"):
+            sweeps += _sweep_specs(spec, a["sweep"])
+
+    problems = []
+    for kind, specs in (("datasets", datasets), ("models", models), ("defenses", defenses), ("attacks", attacks + sweeps)):
+        seen: dict[str, int] = {}
+        for i, s in enumerate(specs):
+            if s.label in seen:
+                problems.append(f"{where}: at {kind}/{i}: duplicate label {s.label!r} (give each entry a distinct 'label')")
+            seen[s.label] = i
+    if problems:
+        raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
+
+    leaderboard = copy.deepcopy(DEFAULT_LEADERBOARD)
+    lb = raw.get("leaderboard") or {}
+    leaderboard["metric"].update(lb.get("metric") or {})
+    for k in ("bootstrap", "alpha"):
+        if k in lb:
+            leaderboard[k] = lb[k]
+    for task, metric in leaderboard["metric"].items():
+        if metric not in LEADERBOARD_METRICS[task]:
+            raise SuiteError(f"{where}: at leaderboard/metric/{task}: unknown metric {metric!r}; "
+                             f"use one of {', '.join(LEADERBOARD_METRICS[task])}")
+
+    return Suite(name=raw["name"], version=str(raw["version"]), description=raw.get("description", ""), path=where,
+                 raw=copy.deepcopy(raw), datasets=datasets, tasks=list(raw["tasks"]), seeds=list(raw["seeds"]),
+                 sizes=raw.get("sizes") or {}, models=models, defenses=defenses, attacks=attacks + sweeps,
+                 leaderboard=leaderboard)
+
+
+def _sweep_specs(spec: AttackSpec, sweep: dict) -> list[AttackSpec]:
+    param = sweep["param"]
+    out = []
+    main = getattr(spec, param) if param in ("budget", "query_budget") else spec.options.get(param)
+    for value in sweep["values"]:
+        if value == main:
+            continue  # the leaderboard cell itself is the point at this value
+        if isinstance(value, float) and value.is_integer() and param in ("budget", "query_budget"):
+            value = int(value)
+        kwargs = dict(budget=spec.budget, query_budget=spec.query_budget, options=dict(spec.options))
+        if param in ("budget", "query_budget"):
+            kwargs[param] = value
+        else:
+            kwargs["options"][param] = value
+        out.append(AttackSpec(name=spec.name, label=f"{spec.label}@{param}={value}", scope=spec.scope, goal=spec.goal,
+                              models=spec.models, tasks=spec.tasks,
+                              sweep={"of": spec.label, "param": param, "value": value}, **kwargs))
+    return out
+
+
+# --------------------------------------------------------------------------- semantic checks
+
+
+def check_suite(suite: Suite, catalog: Catalog) -> Suite:
+    """Registry and budget checks; fills each attack's threat model. Raises SuiteError."""
+    where = suite.path
+    problems: list[str] = []
+    for i, d in enumerate(suite.datasets):
+        if not (Path(d.name).expanduser().exists() or catalog.dataset_known(d.name)):
+            problems.append(f"{where}: at datasets/{i}: unknown dataset {d.name!r}: neither a registered name "
+                            f"(see `recrobust data list`) nor an existing path")
+    model_caps = {}
+    for i, m in enumerate(suite.models):
+        try:
+            model_caps[m.label] = catalog.model_capabilities(m.name)
+        except Exception as err:  # unknown name, or a plug-in that fails to import
+            problems.append(f"{where}: at models/{i}: model {m.name!r}: {err}")
+            continue
+        try:
+            accepted = catalog.model_options(m.name)
+        except Exception:
+            accepted = None
+        unknown = sorted(set(m.options) - accepted) if accepted is not None else []
+        if unknown:
+            problems.append(f"{where}: at models/{i}/options: {m.name!r} does not take {', '.join(unknown)} "
+                            f"(accepted: {', '.join(sorted(accepted)) or 'none'})")
+    model_names = {m.label for m in suite.models} | {m.name for m in suite.models}
+    for i, d in enumerate(suite.defenses):
+        if not catalog.defense_known(d.name):
+            known = ", ".join(catalog.defense_names()) if catalog.defense_names() else ""
+            problems.append(f"{where}: at defenses/{i}: unknown defense {d.name!r}" + (f"; known: {known}" if known else ""))
+        problems += _unknown_refs(where, f"defenses/{i}/models", d.models, model_names)
+        problems += _task_refs(where, f"defenses/{i}/tasks", d.tasks, suite.tasks)
+    main = [a for a in suite.attacks if a.sweep is None]
+    threat: dict[str, str] = {}
+    for i, a in enumerate(main):
+        try:
+            threat[a.name] = catalog.attack_threat_model(a.name)
+        except Exception as err:
+            problems.append(f"{where}: at attacks/{i}: {err}")
+            continue
+        problems += _attack_problems(where, f"attacks/{i}", a, threat[a.name], suite.tasks)
+        problems += _unknown_refs(where, f"attacks/{i}/models", a.models, model_names)
+        problems += _task_refs(where, f"attacks/{i}/tasks", a.tasks, suite.tasks)
+        raw = _entry(suite.raw["attacks"][i])
+        if raw.get("sweep"):
+            problems += _sweep_problems(where, f"attacks/{i}/sweep", raw["sweep"])
+    for i, m in enumerate(suite.models):
+        problems += _task_refs(where, f"models/{i}/tasks", m.tasks, suite.tasks)
+    if problems:
+        raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
+
+    # Fill threat models (frozen specs: replace them).
+    suite.attacks = [_with_threat(a, threat.get(a.name)) for a in suite.attacks]
+    suite.checked = True
+    groups = suite.expand(catalog)
+    if not groups:
+        raise SuiteError(f"{where}: the grid is empty: no model runs any of the tasks {suite.tasks}")
+    used = {c.attack.label for g in groups for c in g.attacks}
+    for a in main:
+        if a.label not in used:
+            suite.notes.append(f"attack {a.label!r} ({a.threat_model}) applies to no model in this suite")
+    return suite
+
+
+def _with_threat(spec: AttackSpec, threat_model: str | None) -> AttackSpec:
+    return AttackSpec(**{**spec.__dict__, "threat_model": threat_model})
+
+
+def _unknown_refs(where, at, names, known) -> list[str]:
+    if not names:
+        return []
+    bad = [n for n in names if n not in known]
+    return [f"{where}: at {at}: {', '.join(map(repr, bad))} not among the suite's models"] if bad else []
+
+
+def _task_refs(where, at, tasks, suite_tasks) -> list[str]:
+    if not tasks:
+        return []
+    bad = [t for t in tasks if t not in suite_tasks]
+    return [f"{where}: at {at}: task(s) {', '.join(bad)} not in the suite's tasks {suite_tasks}"] if bad else []
+
+
+def _attack_problems(where: str, at: str, a: AttackSpec, threat: str, suite_tasks) -> list[str]:
+    out = []
+    if threat == "profile" and a.budget is not None and a.budget < 1:
+        out.append(f"{where}: at {at}/budget: a profile attack needs a budget of at least 1 edit, got {a.budget}")
+    if threat == "embedding" and a.budget is not None:
+        out.append(f"{where}: at {at}/budget: embedding attacks are bounded by epsilon (options: {{epsilon: ...}}), not by an edit budget")
+    for key in ("epsilon", "eps"):
+        if key in a.options:
+            eps = a.options[key]
+            values = eps if isinstance(eps, list) else [eps]
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and v > 0 for v in values):
+                out.append(f"{where}: at {at}/options/{key}: epsilon must be a positive number, got {eps!r}")
+    if a.goal in ("demote", "promote"):
+        tasks = a.tasks or tuple(suite_tasks)
+        if "preference" in tasks:
+            out.append(f"{where}: at {at}/goal: goal {a.goal!r} applies to the ranking task only (add tasks: [ranking])")
+    return out
+
+
+def _sweep_problems(where: str, at: str, sweep: dict) -> list[str]:
+    param, values = sweep["param"], sweep["values"]
+    if param in ("budget", "query_budget"):
+        low = 0 if param == "budget" else 1
+        bad = [v for v in values if not float(v).is_integer() or v < low]
+        if bad:
+            return [f"{where}: at {at}/values: {param} values must be integers >= {low}, got {bad}"]
+    elif param in ("epsilon", "eps"):
+        bad = [v for v in values if v <= 0]
+        if bad:
+            return [f"{where}: at {at}/values: epsilon values must be > 0, got {bad}"]
+    return []
+
+
+def dump_suite(suite: Suite) -> str:
+    """The suite's validated content as YAML (copied into each run folder)."""
+    return yaml.safe_dump(suite.raw, sort_keys=False, allow_unicode=True)
+
+
+def suite_digest(suite: Suite) -> str:
+    return content_hash(suite.raw)
+
+
+__all__ = [
+    "AttackCell", "AttackSpec", "Catalog", "CellGroup", "DatasetSpec", "DefenseSpec", "ModelSpec", "Suite",
+    "SuiteError", "TrainCell", "available_suites", "canonical_json", "check_suite", "load_suite", "parse_suite",
+    "resolve_sizes",
+]
