@@ -15,6 +15,7 @@ from pathlib import Path
 from benchmark.data.dataset import Dataset
 from benchmark.data.errors import DataError
 from benchmark.data.readers.amazon import AMAZON_FORMATS, read_amazon
+from benchmark.data.readers.common import gzip_damage
 from benchmark.data.readers.detect import FORMATS, Detected, detect
 from benchmark.data.readers.movielens import read_ml1m, read_ml100k, read_ml_latest
 from benchmark.data.readers.recbole import read_recbole
@@ -36,7 +37,18 @@ def read_path(
     meta: Amazon metadata file, when it is not beside the reviews as meta_<Category>.json[l][.gz].
     name: dataset name to record (default: from the folder or file name).
     """
-    path = Path(path).expanduser()
+    try:
+        return _read(Path(path).expanduser(), format, meta, name)
+    except DataError as err:
+        # A parse error inside a gz file may really be damage to the file: say so instead.
+        if err.path is not None and "gzip" not in str(err):
+            damage = gzip_damage(Path(err.path))
+            if damage is not None:
+                raise damage from None
+        raise
+
+
+def _read(path: Path, format: str | None, meta: str | Path | None, name: str | None) -> Dataset:
     found = detect(path, format)
     meta_path = None if meta is None else Path(meta).expanduser()
     if meta_path is not None and found.format not in AMAZON_FORMATS:

@@ -83,21 +83,25 @@ def find_meta(reviews_path: Path) -> Path | None:
     return next((p for p in meta_candidates(reviews_path) if p.is_file()), None)
 
 
+def _utf8_error(raw: bytes, exc: UnicodeDecodeError, path: Path, lineno: int) -> DataError:
+    return DataError(f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", path, lineno)
+
+
 def parse_line(raw: bytes, path: Path, lineno: int, python_literals: bool = False) -> dict:
     """One record. JSON first; 2014 metadata (python_literals) falls back to literal_eval."""
     try:
         record = json.loads(raw)
     except UnicodeDecodeError as exc:
-        raise DataError(f"not valid UTF-8 text (byte 0x{raw[exc.start]:02x} at column {exc.start + 1})", path, lineno) from None  # noqa: E501
+        raise _utf8_error(raw, exc, path, lineno) from None
     except ValueError as exc:
         if not python_literals:
             raise DataError(f"not a JSON object ({exc})", path, lineno) from None
         try:
             record = ast.literal_eval(raw.decode("utf-8"))
         except UnicodeDecodeError as uexc:
-            raise DataError(f"not valid UTF-8 text (byte 0x{raw[uexc.start]:02x} at column {uexc.start + 1})", path, lineno) from None  # noqa: E501
-        except (ValueError, SyntaxError, MemoryError, RecursionError) as lexc:
-            raise DataError(f"neither JSON nor a Python literal ({type(lexc).__name__}: {lexc})", path, lineno) from None  # noqa: E501
+            raise _utf8_error(raw, uexc, path, lineno) from None
+        except (ValueError, SyntaxError, MemoryError, RecursionError):
+            raise DataError(f"neither a JSON object nor a Python literal (JSON: {exc})", path, lineno) from None
     if not isinstance(record, dict):
         raise DataError(f"expected a JSON object, found {type(record).__name__}", path, lineno)
     return record
@@ -148,7 +152,6 @@ def read_reviews(path: Path, fmt: str) -> pd.DataFrame:
 def _read_reviews_arrow(path: Path, fmt: str) -> pd.DataFrame | None:
     try:
         import pyarrow as pa
-        import pyarrow.json as pa_json
     except ImportError:  # pragma: no cover - pandas 3 installs pyarrow alongside
         return None
     keys = REVIEW_KEYS[fmt]
@@ -157,18 +160,25 @@ def _read_reviews_arrow(path: Path, fmt: str) -> pd.DataFrame | None:
          (keys.time, pa.int64()), (keys.text, pa.string()), (keys.summary, pa.string())]
     )  # fmt: skip
     try:
-        with pa.input_stream(str(path), compression="gzip" if is_gzip(path) else None) as stream:
-            table = pa_json.read_json(
-                stream,
-                read_options=pa_json.ReadOptions(block_size=1 << 24),
-                parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
-            )
+        return _arrow_frame(path, keys, schema)
     except (pa.ArrowException, OSError, EOFError, ValueError):
         return None
+
+
+def _arrow_frame(path: Path, keys: ReviewKeys, schema) -> pd.DataFrame | None:
+    import pyarrow as pa
     import pyarrow.compute as pc
+    import pyarrow.json as pa_json
+
+    with pa.input_stream(str(path), compression="gzip" if is_gzip(path) else None) as stream:
+        table = pa_json.read_json(
+            stream,
+            read_options=pa_json.ReadOptions(block_size=1 << 24),
+            parse_options=pa_json.ParseOptions(explicit_schema=schema, unexpected_field_behavior="ignore"),
+        )
 
     def trimmed(column: str):
-        values = pc.utf8_trim_whitespace(table[column])
+        values = pc.utf8_trim_whitespace(table[column])  # also validates UTF-8
         return pc.if_else(pc.equal(values, ""), pa.scalar(None, pa.string()), values)
 
     users, items = trimmed(keys.user), trimmed(keys.item)

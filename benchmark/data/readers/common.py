@@ -52,6 +52,21 @@ def gzip_error(path: Path, exc: BaseException, line: int | None = None) -> DataE
     return DataError(f"truncated or corrupt gzip{where} ({detail})", path)
 
 
+def gzip_damage(path: Path) -> DataError | None:
+    """Read a gz file to its end: damage in the middle of a stream can decompress to
+    garbage that only the end-of-stream CRC check catches. Used after a parse error, so
+    that the user hears about the damaged file rather than about the garbage."""
+    if not path.is_file() or not is_gzip(path):
+        return None
+    try:
+        with gzip.open(path, "rb") as fh:
+            while fh.read(1 << 20):
+                pass
+    except GZIP_ERRORS as exc:
+        return gzip_error(path, exc)
+    return None
+
+
 def require_nonempty(path: Path) -> None:
     """Empty (or, for gz, empty once decompressed) files get their own clear message."""
     if path.stat().st_size == 0:

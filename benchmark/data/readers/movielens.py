@@ -212,12 +212,13 @@ def read_ml_latest(folder: Path, name: str | None = None) -> Dataset:
     required = ("userId", "movieId", "rating", "timestamp")
     _csv_header(ratings_path, required)
     with pandas_errors(ratings_path):
+        # No usecols: with it pandas silently ignores a line with too many fields.
         df = pd.read_csv(
-            ratings_path, usecols=list(required), dtype={"userId": str, "movieId": str},
+            ratings_path, dtype={"userId": str, "movieId": str},
             keep_default_na=False, na_values=[""], skip_blank_lines=False,
             compression=compression_of(ratings_path),
         )  # fmt: skip
-    df = df.rename(columns={"userId": "user", "movieId": "item"})
+    df = df[list(required)].rename(columns={"userId": "user", "movieId": "item"})
     fields = {"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"}
     interactions = _ratings_frame(df, ratings_path, 2, fields)
 

@@ -33,7 +33,9 @@ from benchmark.data.readers.common import (
 
 FIELD_TYPES = ("token", "token_seq", "float", "float_seq")
 USER_FIELDS = ("user_id", "uid", "user")
-ITEM_FIELDS = ("item_id", "iid", "business_id", "movie_id", "book_id", "song_id", "track_id", "artist_id", "poi_id", "venue_id")  # noqa: E501
+ITEM_FIELDS = (
+    "item_id", "iid", "business_id", "movie_id", "book_id", "song_id", "track_id", "artist_id", "poi_id", "venue_id",
+)  # fmt: skip
 RATING_FIELDS = ("rating", "stars", "score", "overall")
 TIME_FIELDS = ("timestamp", "date", "time")
 TITLE_FIELDS = ("movie_title", "title", "item_name", "business_name", "name", "book_title", "track_name")
@@ -52,7 +54,8 @@ def inter_files(folder: Path) -> list[Path]:
 def _header(path: Path) -> dict[str, str]:
     """Typed header -> {field name: column label in the file}; checks every type."""
     with pandas_errors(path):
-        labels = list(pd.read_csv(path, sep="\t", nrows=0, quoting=csv.QUOTE_NONE, compression=compression_of(path)).columns)  # noqa: E501
+        header = pd.read_csv(path, sep="\t", nrows=0, quoting=csv.QUOTE_NONE, compression=compression_of(path))
+    labels = list(header.columns)
     fields: dict[str, str] = {}
     for label in labels:
         name, sep, ftype = str(label).rpartition(":")
@@ -68,14 +71,16 @@ def _pick(fields: dict[str, str], candidates: tuple[str, ...]) -> str | None:
     return next((fields[c] for c in candidates if c in fields), None)
 
 
-def _read(path: Path, labels: list[str], numeric: tuple[str, ...] = ()) -> pd.DataFrame:
+def _read(path: Path, labels: list[str], numeric: tuple[str | None, ...] = ()) -> pd.DataFrame:
+    """The labelled columns of an atomic file, `numeric` ones parsed as numbers. Every
+    column is read (no usecols: with it, pandas silently accepts a line with too many fields)."""
     dtype = {label: str for label in labels if label not in numeric}
     with pandas_errors(path):
         df = pd.read_csv(
-            path, sep="\t", usecols=labels, dtype=dtype, quoting=csv.QUOTE_NONE, keep_default_na=False,
+            path, sep="\t", dtype=dtype, quoting=csv.QUOTE_NONE, keep_default_na=False,
             na_values=[""], skip_blank_lines=False, compression=compression_of(path),
         )  # fmt: skip
-    return drop_blank_rows(df)
+    return drop_blank_rows(df[labels])
 
 
 def read_recbole(path: Path, name: str | None = None) -> Dataset:
@@ -95,7 +100,8 @@ def read_recbole(path: Path, name: str | None = None) -> Dataset:
     fields = _header(inter_path)
     user, item = _pick(fields, USER_FIELDS), _pick(fields, ITEM_FIELDS)
     rating, time = _pick(fields, RATING_FIELDS), _pick(fields, TIME_FIELDS)
-    for role, label, candidates in (("user", user, USER_FIELDS), ("item", item, ITEM_FIELDS), ("timestamp", time, TIME_FIELDS)):  # noqa: E501
+    roles = (("user", user, USER_FIELDS), ("item", item, ITEM_FIELDS), ("timestamp", time, TIME_FIELDS))
+    for role, label, candidates in roles:
         if label is None:
             raise DataError(
                 f"missing {role} field: none of {', '.join(candidates)} in the header "
@@ -105,8 +111,7 @@ def read_recbole(path: Path, name: str | None = None) -> Dataset:
             )
     labels = [user, item, time] + ([rating] if rating else [])
     df = _read(inter_path, labels, numeric=(rating, time))
-    shown = {label: label for label in labels}
-    check_present(df, {user: shown[user], item: shown[item], time: shown[time]}, inter_path, 2)
+    check_present(df, {user: user, item: item, time: time}, inter_path, 2)
     notes: list[str] = []
     if rating:
         ratings = to_float(df[rating], rating, inter_path, 2)
