@@ -41,7 +41,7 @@ def read_path(
         return _read(Path(path).expanduser(), format, meta, name)
     except DataError as err:
         # A parse error inside a gz file may really be damage to the file: say so instead.
-        if err.path is not None and "gzip" not in str(err):
+        if err.path is not None and not getattr(err, "gzip_damage", False):
             damage = gzip_damage(Path(err.path))
             if damage is not None:
                 raise damage from None

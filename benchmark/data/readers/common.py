@@ -49,7 +49,9 @@ def strip_compression(name: str) -> str:
 def gzip_error(path: Path, exc: BaseException, line: int | None = None) -> DataError:
     detail = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
     where = f" after line {line}" if line else ""
-    return DataError(f"truncated or corrupt gzip{where} ({detail})", path)
+    err = DataError(f"truncated or corrupt gzip{where} ({detail})", path)
+    err.gzip_damage = True  # type: ignore[attr-defined]
+    return err
 
 
 def gzip_damage(path: Path) -> DataError | None:

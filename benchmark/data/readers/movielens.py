@@ -58,12 +58,15 @@ def _ratings_frame(df: pd.DataFrame, path: Path, first_line: int, fields: dict[s
     return interactions_frame(df["user"].to_numpy(), df["item"].to_numpy(), rating, timestamp)
 
 
-def _read_headerless(path: Path, sep: str, n_fields: int, encoding: str) -> pd.DataFrame:
+def _read_headerless(path: Path, sep: str, n_fields: int, id_columns: tuple[int, ...]) -> pd.DataFrame:
+    """A headerless ratings file. Id columns are read as text; the others are left to the
+    C parser's number inference (fast), and to_float reports any that are not numbers."""
     require_nonempty(path)
-    with pandas_errors(path, encoding):
+    with pandas_errors(path, "latin-1"):
         df = pd.read_csv(
-            path, sep=sep, header=None, dtype=str, encoding=encoding, quoting=csv.QUOTE_NONE,
-            keep_default_na=False, na_values=[""], skip_blank_lines=False, compression=compression_of(path),
+            path, sep=sep, header=None, dtype=dict.fromkeys(id_columns, str), encoding="latin-1",
+            quoting=csv.QUOTE_NONE, keep_default_na=False, na_values=[""], skip_blank_lines=False,
+            compression=compression_of(path),
         )  # fmt: skip
     if df.shape[1] != n_fields:
         raise DataError(f"expected {n_fields} fields separated by {sep!r}, found {df.shape[1]}", path, 1)
@@ -87,7 +90,7 @@ def read_ml100k(folder: Path, name: str | None = None) -> Dataset:
     ratings_path = find_file(folder, "u.data")
     if ratings_path is None:
         raise DataError("MovieLens 100K folder has no u.data", folder)
-    df = _read_headerless(ratings_path, "\t", 4, "latin-1")
+    df = _read_headerless(ratings_path, "\t", 4, id_columns=(0, 1))
     df.columns = ["user", "item", "rating", "timestamp"]
     fields = {"user": "user id", "item": "item id", "rating": "rating", "timestamp": "timestamp"}
     interactions = _ratings_frame(df, ratings_path, 1, fields)
@@ -154,7 +157,7 @@ def read_ml1m(folder: Path, ratings_path: Path | None = None, name: str | None =
         )
     # "::" needs pandas' slow python engine; ":" with the C engine gives the four fields at
     # positions 0, 2, 4, 6 with empty fields between them (every ratings field is numeric).
-    df = _read_headerless(ratings_path, ":", 7, "latin-1")
+    df = _read_headerless(ratings_path, ":", 7, id_columns=(0, 2))
     between = df[[1, 3, 5]].notna().to_numpy().any(axis=1)
     if between.any():
         raise DataError("fields must be separated by '::'", ratings_path, int(df.index[between.argmax()]) + 1)
