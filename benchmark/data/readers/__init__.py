@@ -46,6 +46,8 @@ def read_path(
             if damage is not None:
                 raise damage from None
         raise
+    except OSError as err:  # unreadable file, permissions, a folder where a file should be
+        raise DataError(f"cannot read: {err.strerror or err}", err.filename or path) from None
 
 
 def _read(path: Path, format: str | None, meta: str | Path | None, name: str | None) -> Dataset:

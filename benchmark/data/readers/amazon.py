@@ -244,7 +244,10 @@ def _read_reviews_lines(path: Path, fmt: str) -> pd.DataFrame:
 
 
 def _description(value) -> str | None:
-    return join_values(value) if isinstance(value, list) else (value.strip() or None if isinstance(value, str) else None)
+    """2014: a string; 2018 and 2023: a list of paragraphs ("|"-joined like other lists)."""
+    if isinstance(value, list):
+        return join_values(value)
+    return value.strip() or None if isinstance(value, str) else None
 
 
 def _meta_row(rec: dict, fmt: str) -> dict:
