@@ -316,3 +316,12 @@ def test_ratings_are_nan_only_when_implicit(tmp_path):
     write_ml100k(folder, "1\t1\t3\t100\n")
     ds = read_path(folder)
     assert not math.isnan(ds.interactions["rating"].iloc[0])
+
+
+def test_unzipped_release_one_folder_down(tmp_path):
+    """ml-100k.zip unzips to ml-100k/...; the outer folder works, with or without a format."""
+    write_ml100k(tmp_path / "download" / "ml-100k", "1\t1\t3\t100\n2\t2\t5\t200\n")
+    (tmp_path / "download" / "__MACOSX").mkdir()
+    for fmt in (None, "movielens-100k"):
+        ds = read_path(tmp_path / "download", format=fmt)
+        assert ds.format == "movielens-100k" and ds.name == "ml-100k" and ds.n_interactions == 2

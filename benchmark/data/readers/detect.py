@@ -94,7 +94,21 @@ def _detect_folder(folder: Path) -> Detected:
     if len(reviews) > 1:
         names = ", ".join(p.name for p in reviews)
         raise DataError(f"several Amazon review files in this folder ({names}); pass one of them", folder)
+    inner = _single_subfolder(folder)
+    if inner is not None:  # an unzipped release: ml-latest-small/ml-latest-small/ratings.csv
+        try:
+            return _detect_folder(inner)
+        except DataError:
+            pass
     raise DataError(f"unrecognised dataset format: looked for {LOOKED_FOR}", folder)
+
+
+def _single_subfolder(folder: Path) -> Path | None:
+    """The one subfolder of a folder that holds no files of its own (zip metadata such as
+    __MACOSX and hidden entries aside)."""
+    entries = [p for p in folder.iterdir() if not p.name.startswith((".", "__"))]
+    subs = [p for p in entries if p.is_dir()]
+    return subs[0] if len(subs) == 1 and len(entries) == 1 else None
 
 
 def _detect_file(path: Path) -> Detected:
@@ -131,9 +145,13 @@ def _with_format(path: Path, fmt: str) -> Detected:
                 raise DataError(f"no Amazon reviews file in this folder (format {fmt} was asked for)", path)
             return Detected(fmt, found.path)
         return Detected(fmt, path)
-    if fmt == "recbole":
-        return Detected(fmt, path)
     if path.is_dir():
+        try:  # the folder that holds the files (it may be one level down, as unzipped)
+            located = _detect_folder(path).path
+        except DataError:
+            located = path  # the format's reader will say which file is missing
+        return Detected(fmt, located if located.is_dir() else path)
+    if fmt == "recbole":
         return Detected(fmt, path)
     name = strip_compression(path.name)
     explicit = path if fmt == "movielens-1m" and _ML1M_PARTIAL.match(name) and name != "ratings.dat" else None
