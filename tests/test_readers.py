@@ -154,7 +154,7 @@ GENRE_FLAGS_NONE = "1" + "|0" * 18  # only "unknown"
 
 
 def write_ml100k(folder, u_data: str) -> None:
-    folder.mkdir(exist_ok=True)
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "u.data").write_text(u_data)
     lines = [
         f"1|Toy Story (1995)|01-Jan-1995||http://us.imdb.com/M/title-exact?Toy%20Story%20(1995)|{GENRE_FLAGS_TOY}",
