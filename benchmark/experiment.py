@@ -15,14 +15,22 @@ def prepare_task(
     num_negatives: int = DEFAULT_NEGATIVES,
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
+    train_negatives: int = 0,
 ) -> dict:
-    """train/valid/test TaskData on one timeline. Subsets are seeded, so deterministic."""
+    """train/valid/test TaskData on one timeline. Subsets are seeded, so deterministic.
+
+    Ranking train examples carry `train_negatives` sampled negatives (default none: the
+    positive only). Models sample their own training negatives from
+    `train.train_interactions`; 99 fixed negatives for ~100k training interactions would
+    cost time and memory that no model uses.
+    """
     timeline = split_dataset(dataset)
-    common = dict(seed=seed, history_len=history_len, num_negatives=num_negatives, timeline=timeline)
+    common = dict(seed=seed, history_len=history_len, timeline=timeline)
     return {
-        "train": build_task(dataset, task, "train", max_examples=max_train_examples, **common),
-        "valid": build_task(dataset, task, "valid", max_examples=max_eval_examples, **common),
-        "test": build_task(dataset, task, "test", max_examples=max_eval_examples, **common),
+        "train": build_task(dataset, task, "train", max_examples=max_train_examples,
+                            num_negatives=train_negatives, **common),
+        "valid": build_task(dataset, task, "valid", max_examples=max_eval_examples, num_negatives=num_negatives, **common),
+        "test": build_task(dataset, task, "test", max_examples=max_eval_examples, num_negatives=num_negatives, **common),
     }
 
 
