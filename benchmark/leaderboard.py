@@ -1,0 +1,804 @@
+"""Leaderboards from result records: one table per suite x dataset x task.
+
+Rows are model x defense; columns are the clean metrics (from the training cell, on the
+test split), the robust metric under each leaderboard attack (from the attack cells), the
+mean robust metric over the attacks every row faced, the worst case over all attacks the
+row faced, and the rank (by mean robust). Each cell is mean ± std over seeds, with a 95%
+bootstrap interval from resampling per-example values within each seed (seeded, so tables
+are reproducible). Defended rows are compared with the same model without defense on the
+same examples: exact McNemar (binomial test on discordant pairs) for 0/1 metrics
+(accuracy, target-out-of-top-K), Wilcoxon signed-rank for per-user NDCG; p-values are
+Holm-corrected within each table and significant differences are marked †.
+
+Submitted models (records under ``results/submissions/<name>/``) appear as rows of their
+own; figures the card reports are shown beside ours, and a reported robust figure more than
+one point (0.01) above the verified one is flagged, as RobustBench does. Every name and
+card string is escaped for the output format (Markdown, LaTeX, HTML).
+"""
+
+from __future__ import annotations
+
+import html
+import math
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from benchmark import records as rec
+from benchmark.metrics import PRIMARY_METRIC, auc, ndcg_at_k
+
+FORMATS = ("md", "latex", "csv", "html")
+FILE_NAMES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv", "html": "leaderboard.html"}
+DEFAULT_METRIC = {"preference": "accuracy", "ranking": "ndcg@10"}
+LOWER_IS_BETTER = {"log_loss"}
+BINARY_METRICS = {"accuracy", "hr@10", "target_out_of_top10"}
+REPORTED_TOLERANCE = 0.01  # "one point" on a 0..1 scale
+DAGGER = "†"
+FLAG = "⚠"
+METRIC_NAMES = {"accuracy": "Acc", "auc": "AUC", "log_loss": "LogLoss", "ndcg@10": "NDCG@10", "hr@10": "HR@10",
+                "mrr": "MRR", "target_out_of_top10": "Target∉Top10"}
+
+
+# --------------------------------------------------------------------------- escaping
+
+
+def escape_md(text: Any) -> str:
+    """Markdown table cell: HTML-escaped (no raw tags) and Markdown specials backslashed."""
+    s = html.escape(" ".join(str(text).split()), quote=False)
+    return re.sub(r"([\\`*_{}\[\]#!|~])", r"\\\1", s)
+
+
+_LATEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
+          "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+
+
+def escape_latex(text: Any) -> str:
+    """LaTeX text: every special character neutralised, so \\input{...} prints as text."""
+    return re.sub(r"[\\{}$&#%_^~<>]", lambda m: _LATEX[m.group()], " ".join(str(text).split()))
+
+
+def escape_html(text: Any) -> str:
+    return html.escape(str(text), quote=True)
+
+
+# --------------------------------------------------------------------------- statistics
+
+
+def holm(pvalues: list[float]) -> list[float]:
+    """Holm-Bonferroni adjusted p-values (same order as given)."""
+    m = len(pvalues)
+    order = sorted(range(m), key=lambda i: pvalues[i])
+    adjusted = [1.0] * m
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * pvalues[i]))
+        adjusted[i] = running
+    return adjusted
+
+
+def mcnemar_exact(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact McNemar: two-sided binomial test on the discordant pairs of two 0/1 vectors."""
+    from scipy.stats import binomtest
+
+    a, b = np.asarray(a, bool), np.asarray(b, bool)
+    n01, n10 = int(np.sum(a & ~b)), int(np.sum(~a & b))
+    return 1.0 if n01 + n10 == 0 else float(binomtest(n01, n01 + n10, 0.5).pvalue)
+
+
+def wilcoxon_paired(a: np.ndarray, b: np.ndarray) -> float:
+    """Wilcoxon signed-rank p-value of a - b (1.0 when every pair is tied)."""
+    from scipy.stats import wilcoxon
+
+    d = np.asarray(a, float) - np.asarray(b, float)
+    if not np.any(d != 0):
+        return 1.0
+    return float(wilcoxon(d, zero_method="wilcox").pvalue)
+
+
+def _auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """AUC of every row of (labels, scores) matrices (Mann-Whitney U, average ranks for ties)."""
+    from scipy.stats import rankdata
+
+    ranks = rankdata(p, axis=1)
+    n_pos = y.sum(axis=1)
+    n_neg = y.shape[1] - n_pos
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def bootstrap_ci(samples: list[dict], statistic: str, n_boot: int = 1000, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean-over-seeds statistic, resampling examples within each
+    seed. `samples` holds one dict per seed: {"values"} for a mean, {"labels", "scores"} for AUC."""
+    rng = np.random.default_rng(seed)
+    stats = np.zeros(n_boot)
+    used = 0
+    for s in samples:
+        if statistic == "auc":
+            y, p = np.asarray(s["labels"]), np.asarray(s["scores"], float)
+            n = len(y)
+            if n == 0:
+                continue
+            idx = rng.integers(0, n, size=(n_boot, n))
+            stats += _auc_rows(y[idx].astype(bool), p[idx])
+        else:
+            v = np.asarray(s["values"], float)
+            if len(v) == 0:
+                continue
+            stats += v[rng.integers(0, len(v), size=(n_boot, len(v)))].mean(axis=1)
+        used += 1
+    if used == 0:
+        return (math.nan, math.nan)
+    stats = stats / used
+    stats = stats[np.isfinite(stats)]
+    if len(stats) == 0:
+        return (math.nan, math.nan)
+    lo, hi = np.percentile(stats, [100 * (1 - level) / 2, 100 * (1 + level) / 2])
+    return float(lo), float(hi)
+
+
+# --------------------------------------------------------------------------- per-example values
+
+
+def clean_values(rows: list[dict], task: str, metric: str) -> dict | None:
+    """Per-example values of a clean metric from a training record's rows."""
+    if not rows:
+        return None
+    ids = [r["example_id"] for r in rows]
+    if metric == "auc" and "prob" in rows[0]:
+        return {"ids": ids, "labels": [int(r["label"]) for r in rows], "scores": [float(r["prob"]) for r in rows]}
+    if metric == "accuracy" and "correct" in rows[0]:
+        return {"ids": ids, "values": [float(bool(r["correct"])) for r in rows]}
+    if "rank" in rows[0]:
+        ranks = np.array([int(r["rank"]) for r in rows])
+        if metric.startswith("ndcg@"):
+            return {"ids": ids, "values": ndcg_at_k(ranks, int(metric.split("@")[1])).tolist()}
+        if metric.startswith("hr@"):
+            return {"ids": ids, "values": (ranks <= int(metric.split("@")[1])).astype(float).tolist()}
+        if metric == "mrr":
+            return {"ids": ids, "values": (1.0 / ranks).tolist()}
+    return None
+
+
+def robust_values(rows: list[dict], metric: str) -> dict | None:
+    """Per-example values of a robust metric from an attack record's rows (errors excluded,
+    skipped examples count as they were: wrong before, wrong after)."""
+    rows = [r for r in rows if r.get("status") != "error"]
+    if not rows:
+        return None
+    ids = [r["example_id"] for r in rows]
+    if metric == "accuracy":
+        vals = [float(bool(r["correct_after"] if r.get("correct_after") is not None else r.get("correct_before")))
+                for r in rows]
+        return {"ids": ids, "values": vals}
+    if metric == "auc":
+        labels = [r.get("label") for r in rows]
+        if any(l is None for l in labels):
+            return None
+        scores = [float(r["score_after"] if r.get("score_after") is not None else r["score_before"]) for r in rows]
+        return {"ids": ids, "labels": labels, "scores": scores}
+    if rows[0].get("rank_before") is None:
+        return None
+    ranks = np.array([r["rank_after"] if r.get("rank_after") is not None else r["rank_before"] for r in rows])
+    if metric.startswith("ndcg@"):
+        return {"ids": ids, "values": ndcg_at_k(ranks, int(metric.split("@")[1])).tolist()}
+    if metric.startswith("hr@"):
+        return {"ids": ids, "values": (ranks <= int(metric.split("@")[1])).astype(float).tolist()}
+    if metric == "mrr":
+        return {"ids": ids, "values": (1.0 / ranks).tolist()}
+    if metric.startswith("target_out_of_top"):
+        return {"ids": ids, "values": (ranks > int(metric.rsplit("top", 1)[1])).astype(float).tolist()}
+    return None
+
+
+# --------------------------------------------------------------------------- collecting
+
+
+@dataclass
+class Entry:
+    """One record, flattened for the tables."""
+
+    path: Path
+    record: dict
+    source: str  # "" for our runs, the submission's folder name otherwise
+    rows: list[dict] | None = None
+
+    @property
+    def cell(self) -> dict:
+        return self.record["cell"]
+
+    def load_rows(self) -> list[dict]:
+        if self.rows is None:
+            self.rows = rec.read_examples(self.path, self.record)
+        return self.rows
+
+
+@dataclass
+class Collected:
+    entries: list[Entry]
+    cards: dict[str, dict]  # submission source -> card
+    problems: list[str] = field(default_factory=list)
+    suites: dict[str, dict] = field(default_factory=dict)  # suite name -> record suite block
+
+
+def _source_of(path: Path, root: Path) -> str:
+    parts = path.resolve().relative_to(root.resolve()).parts
+    return parts[1] if len(parts) >= 2 and parts[0] == "submissions" else ""
+
+
+def _logical_key(record: dict, source: str) -> str:
+    return rec.canonical_json({"kind": record["kind"], "cell": record["cell"], "source": source})
+
+
+def collect(results_dir: str | Path, suite: str | None = None) -> Collected:
+    """Valid "ok" records under results_dir (runs and filed submissions), deduplicated:
+    for one logical cell (config without code version) the latest record wins. With `suite`
+    (a name, a path, or None for all), only records of that suite's current protocol count."""
+    import yaml
+
+    root = Path(results_dir)
+    pairs, problems = rec.load_records(root)
+    wanted_hash = None
+    wanted_name = None
+    if suite is not None:
+        from benchmark.suite import SuiteError, load_suite
+
+        try:
+            s = load_suite(suite, check_names=False)
+            wanted_name, wanted_hash = s.name, s.protocol_hash()
+        except SuiteError:
+            wanted_name = str(suite)
+    latest: dict[str, Entry] = {}
+    cards: dict[str, dict] = {}
+    ignored = 0
+    for path, record in pairs:
+        if record["status"] != "ok":
+            continue
+        if wanted_name is not None and record["suite"]["name"] != wanted_name:
+            continue
+        if wanted_hash is not None and record["suite"]["protocol_hash"] != wanted_hash:
+            ignored += 1
+            continue
+        source = _source_of(path, root)
+        if source and source not in cards:
+            card_file = root / "submissions" / source / "card.yaml"
+            try:
+                cards[source] = yaml.safe_load(card_file.read_text(encoding="utf-8")) or {}
+            except (OSError, yaml.YAMLError):
+                cards[source] = {}
+        key = _logical_key(record, source)
+        prev = latest.get(key)
+        if prev is None or record["timings"].get("finished_at", "") >= prev.record["timings"].get("finished_at", ""):
+            latest[key] = Entry(path, record, source)
+    if ignored:
+        problems.append(f"{ignored} record(s) of other versions of suite {wanted_name!r} ignored")
+    entries = sorted(latest.values(), key=lambda e: str(e.path))
+    # Without a suite filter, keep each suite name's most recent protocol only.
+    if suite is None:
+        newest: dict[str, tuple[str, str]] = {}
+        for e in entries:
+            s = e.record["suite"]
+            stamp = e.record["timings"].get("finished_at", "")
+            if s["name"] not in newest or stamp > newest[s["name"]][1]:
+                newest[s["name"]] = (s["protocol_hash"], stamp)
+        kept = [e for e in entries if e.record["suite"]["protocol_hash"] == newest[e.record["suite"]["name"]][0]]
+        if len(kept) < len(entries):
+            problems.append(f"{len(entries) - len(kept)} record(s) of older suite versions ignored")
+        entries = kept
+    suites = {e.record["suite"]["name"]: e.record["suite"] for e in entries}
+    return Collected(entries, cards, problems, suites)
+
+
+# --------------------------------------------------------------------------- tables
+
+
+@dataclass
+class Table:
+    suite: dict
+    dataset: str
+    task: str
+    metric: str  # the robust (leaderboard) metric
+    clean_metrics: list[str]
+    attacks: list[str]  # attack column labels, in suite order
+    common: list[str]  # attacks every row faced (mean robust is over these)
+    stats: pd.DataFrame  # one row per (row, column)
+    rows: list[dict]  # {"row", "model", "defense", "source", "display"}
+    protocol: dict  # caption facts
+    has_submissions: bool = False
+
+    @property
+    def title(self) -> str:
+        return f"{self.dataset} — {self.task}"
+
+
+def _row_key(e: Entry) -> str:
+    c = e.cell
+    return "\x1f".join([e.source, c["model"]["label"], c["defense"]["label"]])
+
+
+def _display_model(e: Entry, cards: dict) -> str:
+    if e.source:
+        name = str((cards.get(e.source) or {}).get("name") or e.source)
+        return f"{name} (submitted)"
+    return e.cell["model"]["label"]
+
+
+def build_tables(collected: Collected, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
+                 metric: dict | None = None) -> list[Table]:
+    metric = {**DEFAULT_METRIC, **(metric or {})}
+    groups: dict[tuple, list[Entry]] = {}
+    for e in collected.entries:
+        key = (e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["task"])
+        groups.setdefault(key, []).append(e)
+    tables = []
+    for (suite_name, dataset, task), entries in sorted(groups.items()):
+        tables.append(_build_table(collected.suites[suite_name], dataset, task, entries, collected.cards,
+                                   metric[task], n_boot, alpha, seed))
+    return tables
+
+
+def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], cards: dict, metric: str,
+                 n_boot: int, alpha: float, seed: int) -> Table:
+    train = [e for e in entries if e.record["kind"] == "train"]
+    attacks = [e for e in entries if e.record["kind"] == "attack" and not e.cell["attack"].get("sweep")]
+    primary = PRIMARY_METRIC[task]
+    clean_metrics = [primary] + ([metric] if metric != primary else [])
+    attack_labels = sorted({e.cell["attack"]["label"]: _attack_order(e) for e in attacks}.items(), key=lambda kv: kv[1])
+    attack_labels = [label for label, _ in attack_labels]
+
+    rows: dict[str, dict] = {}
+    for e in train + attacks:
+        k = _row_key(e)
+        rows.setdefault(k, {"row": k, "model": e.cell["model"]["label"], "defense": e.cell["defense"]["label"],
+                            "defense_name": e.cell["defense"]["name"], "source": e.source,
+                            "display": _display_model(e, cards)})
+
+    # value[(row, column)] -> list of (seed, value, per-example sample)
+    values: dict[tuple[str, str], list[tuple[int, float, dict | None]]] = {}
+    for e in train:
+        for m in clean_metrics:
+            v = e.record["metrics"]["clean"].get(m)
+            if v is not None:
+                values.setdefault((_row_key(e), f"clean:{m}"), []).append(
+                    (e.cell["seed"], float(v), clean_values(e.load_rows(), task, m)))
+    for e in attacks:
+        robust = e.record["metrics"].get("robust", {})
+        m = metric if metric in robust else (next(iter(robust)) if len(robust) == 1 else None)
+        if m is None or robust.get(m) is None:
+            continue
+        values.setdefault((_row_key(e), f"attack:{e.cell['attack']['label']}"), []).append(
+            (e.cell["seed"], float(robust[m]), robust_values(e.load_rows(), m)))
+
+    faced = {r: {a for a in attack_labels if (r, f"attack:{a}") in values} for r in rows}
+    common = [a for a in attack_labels if all(a in faced[r] for r in rows)] if rows else []
+
+    stat_rows = []
+    for (row, col), items in values.items():
+        items = sorted(items, key=lambda t: t[0])
+        vals = np.array([v for _, v, _ in items])
+        samples = [s for _, _, s in items if s is not None]
+        name = col.split(":", 1)[1]
+        m = name if col.startswith("clean:") else metric
+        statistic = "auc" if (samples and "labels" in samples[0]) else "mean"
+        lo, hi = bootstrap_ci(samples, statistic, n_boot, seed) if samples and len(samples) == len(items) else (math.nan, math.nan)
+        n_ex = sum(len(s["ids"]) for s in samples) if samples else None
+        stat_rows.append({"row": row, "column": col, "metric": m, "mean": float(vals.mean()),
+                          "std": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan, "n_seeds": len(vals),
+                          "seeds": ",".join(str(s) for s, _, _ in items), "ci_low": lo, "ci_high": hi,
+                          "n_examples": n_ex})
+    stats = pd.DataFrame(stat_rows, columns=["row", "column", "metric", "mean", "std", "n_seeds", "seeds", "ci_low",
+                                             "ci_high", "n_examples"])
+
+    # Aggregates: mean robust over the common attacks (else over what the row faced), worst case.
+    agg_rows = []
+    for r in rows:
+        use = common or sorted(faced[r])
+        per_seed: dict[int, list[float]] = {}
+        for a in use:
+            for s, v, _ in values.get((r, f"attack:{a}"), []):
+                per_seed.setdefault(s, []).append(v)
+        seeds_full = {s: v for s, v in per_seed.items() if len(v) == len(use)}
+        if use and seeds_full:
+            means = np.array([np.mean(v) for v in seeds_full.values()])
+            agg_rows.append({"row": r, "column": "mean_robust", "metric": metric, "mean": float(means.mean()),
+                             "std": float(means.std(ddof=1)) if len(means) > 1 else math.nan,
+                             "n_seeds": len(means), "seeds": ",".join(map(str, sorted(seeds_full)))})
+        worst = [stats.loc[(stats.row == r) & (stats.column == f"attack:{a}"), "mean"].iloc[0] for a in faced[r]]
+        if worst:
+            agg_rows.append({"row": r, "column": "worst_robust", "metric": metric, "mean": float(min(worst)),
+                             "std": math.nan, "n_seeds": None, "seeds": ""})
+    if agg_rows:
+        stats = pd.concat([stats, pd.DataFrame(agg_rows)], ignore_index=True)
+
+    stats = _significance(stats, rows, values, alpha)
+    stats = _rank_and_best(stats, rows)
+    has_sub = any(v["source"] for v in rows.values())
+    if has_sub:
+        stats = _reported(stats, rows, cards, dataset, task, metric)
+    protocol = _protocol(train, attacks, attack_labels, suite)
+    return Table(suite, dataset, task, metric, clean_metrics, attack_labels, common, stats,
+                 sorted(rows.values(), key=lambda r: (r["source"], r["model"], r["defense_name"] != "none", r["defense"])),
+                 protocol, has_sub)
+
+
+THREAT_ORDER = {"profile": 0, "text": 1, "embedding": 2}
+
+
+def _attack_order(e: Entry):
+    a = e.cell["attack"]
+    return (THREAT_ORDER.get(a.get("threat_model"), 3), a["label"])
+
+
+def _significance(stats: pd.DataFrame, rows: dict, values: dict, alpha: float) -> pd.DataFrame:
+    stats = stats.copy()
+    stats["test"] = None
+    stats["p_value"] = math.nan
+    tests = []
+    for r, info in rows.items():
+        if info["defense_name"] == "none":
+            continue
+        base = next((k for k, v in rows.items() if v["source"] == info["source"] and v["model"] == info["model"]
+                     and v["defense_name"] == "none"), None)
+        if base is None:
+            continue
+        for (row, col), items in values.items():
+            if row != r or (base, col) not in values:
+                continue
+            m = stats.loc[(stats.row == r) & (stats.column == col), "metric"].iloc[0]
+            if m not in BINARY_METRICS and not m.startswith("ndcg@") and m != "mrr":
+                continue  # AUC / log-loss: no per-example paired test here
+            a, b = _paired(items, values[(base, col)])
+            if len(a) == 0:
+                continue
+            if m in BINARY_METRICS:
+                p, test = mcnemar_exact(a, b), "mcnemar-exact"
+            else:
+                p, test = wilcoxon_paired(a, b), "wilcoxon"
+            tests.append((r, col, p, test))
+    if tests:
+        adjusted = holm([t[2] for t in tests])
+        for (r, col, p, test), p_adj in zip(tests, adjusted):
+            mask = (stats.row == r) & (stats.column == col)
+            stats.loc[mask, "p_value"] = p
+            stats.loc[mask, "p_holm"] = p_adj
+            stats.loc[mask, "test"] = test
+    if "p_holm" not in stats:
+        stats["p_holm"] = math.nan
+    stats["significant"] = stats["p_holm"] < alpha
+    return stats
+
+
+def _paired(items_a, items_b) -> tuple[np.ndarray, np.ndarray]:
+    """Per-example values of two rows matched on (seed, example id)."""
+    a_map, b_map = {}, {}
+    for target, items in ((a_map, items_a), (b_map, items_b)):
+        for s, _, sample in items:
+            if sample and "values" in sample:
+                for i, v in zip(sample["ids"], sample["values"]):
+                    target[(s, i)] = v
+    keys = sorted(set(a_map) & set(b_map))
+    return np.array([a_map[k] for k in keys]), np.array([b_map[k] for k in keys])
+
+
+def _rank_and_best(stats: pd.DataFrame, rows: dict) -> pd.DataFrame:
+    stats = stats.copy()
+    stats["best"] = False
+    for _, grp in stats.groupby("column"):
+        m = grp["metric"].iloc[0]
+        best = grp["mean"].min() if m in LOWER_IS_BETTER else grp["mean"].max()
+        stats.loc[grp.index[np.isclose(grp["mean"], best)], "best"] = True
+    mr = stats[stats.column == "mean_robust"].copy()
+    ranks = mr["mean"].rank(ascending=False, method="min")
+    stats["rank"] = math.nan
+    stats.loc[mr.index, "rank"] = ranks
+    return stats
+
+
+def _reported(stats: pd.DataFrame, rows: dict, cards: dict, dataset: str, task: str, metric: str) -> pd.DataFrame:
+    stats = stats.copy()
+    stats["reported"] = math.nan
+    stats["flag"] = False
+    for r, info in rows.items():
+        if not info["source"]:
+            continue
+        card = cards.get(info["source"]) or {}
+        for item in card.get("reported") or []:
+            if not isinstance(item, dict) or item.get("dataset") not in (dataset, None) or item.get("task") != task:
+                continue
+            if item.get("defense", "none") != info["defense"]:
+                continue
+            for col, value in _reported_columns(item, metric):
+                mask = (stats.row == r) & (stats.column == col)
+                if not mask.any() or not isinstance(value, (int, float)):
+                    continue
+                stats.loc[mask, "reported"] = float(value)
+                verified = stats.loc[mask, "mean"].iloc[0]
+                if col != "clean" and float(value) > verified + REPORTED_TOLERANCE:
+                    stats.loc[mask, "flag"] = True
+    return stats
+
+
+def _reported_columns(item: dict, metric: str):
+    if "clean" in item:
+        yield f"clean:{item.get('clean_metric', metric)}", item["clean"]
+    if "robust" in item:
+        yield "mean_robust", item["robust"]
+    for label, v in (item.get("attacks") or {}).items():
+        yield f"attack:{label}", v
+
+
+def _protocol(train: list[Entry], attacks: list[Entry], labels: list[str], suite: dict) -> dict:
+    seeds = sorted({e.cell["seed"] for e in train + attacks})
+    sizes = train[0].cell["sizes"] if train else (attacks[0].cell["sizes"] if attacks else {})
+    clean_n = sorted({e.record["metrics"]["clean"].get("examples") for e in train} - {None})
+    attacked_n = sorted({e.record["metrics"].get("attack", {}).get("examples") for e in attacks} - {None})
+    settings = {}
+    for e in attacks:
+        a = e.cell["attack"]
+        if a["label"] in settings:
+            continue
+        parts = []
+        if a.get("budget") is not None:
+            parts.append(f"budget {a['budget']}")
+        if a.get("query_budget") is not None:
+            parts.append(f"query budget {a['query_budget']}")
+        for k in ("epsilon", "eps"):
+            if k in (a.get("options") or {}):
+                parts.append(f"epsilon {a['options'][k]}")
+        parts.append(f"scope {a['scope']}")
+        if a.get("goal"):
+            parts.append(f"goal {a['goal']}")
+        settings[a["label"]] = ", ".join(parts)
+    return {"suite": f"{suite['name']} v{suite['version']}", "seeds": seeds, "sizes": sizes,
+            "clean_examples": clean_n, "attacked_examples": attacked_n,
+            "attacks": {l: settings.get(l, "") for l in labels}}
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def _fmt(v: float, digits: int = 3) -> str:
+    return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _cell(stats: pd.DataFrame, row: str, col: str) -> dict | None:
+    hit = stats[(stats.row == row) & (stats.column == col)]
+    return None if hit.empty else hit.iloc[0].to_dict()
+
+
+def _columns(t: Table) -> list[tuple[str, str]]:
+    cols = [(f"clean:{m}", f"{METRIC_NAMES.get(m, m)} (clean)") for m in t.clean_metrics]
+    cols += [(f"attack:{a}", a) for a in t.attacks]
+    cols += [("mean_robust", "Mean robust"), ("worst_robust", "Worst")]
+    return cols
+
+
+def _caption(t: Table, esc) -> str:
+    p = t.protocol
+    sizes = p["sizes"]
+    attacks = "; ".join(f"{esc(a)}: {esc(s)}" for a, s in p["attacks"].items())
+    common = ", ".join(esc(a) for a in t.common) or "all attacks each row faced"
+    return (f"{esc(t.dataset)}, {esc(t.task)} task, suite {esc(p['suite'])}. Leave-last-out test split; "
+            f"history length {sizes.get('history_len')}"
+            + (f", {sizes.get('num_negatives')} sampled negatives" if t.task == "ranking" else "")
+            + f"; {esc('/'.join(map(str, p['clean_examples'])))} clean test examples, "
+            f"{esc('/'.join(map(str, p['attacked_examples'])))} attacked per attack. "
+            f"Robust metric: {esc(METRIC_NAMES.get(t.metric, t.metric))} after attack ({attacks}). "
+            f"Mean ± std over seeds {esc(', '.join(map(str, p['seeds'])))}; mean robust over {common}; rank by mean robust. "
+            f"{DAGGER}: differs from the same model without defense (Holm-corrected p < 0.05; exact McNemar for 0/1 "
+            f"metrics, Wilcoxon signed-rank for NDCG).")
+
+
+def _value_text(c: dict | None, ci: bool) -> tuple[str, bool, bool]:
+    """(text, best, significant)."""
+    if c is None:
+        return "–", False, False
+    text = _fmt(c["mean"])
+    if c.get("std") is not None and not (isinstance(c["std"], float) and math.isnan(c["std"])):
+        text += f" ± {_fmt(c['std'])}"
+    if ci and c.get("ci_low") is not None and not math.isnan(c.get("ci_low", math.nan)):
+        text += f" [{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]"
+    return text, bool(c.get("best")), bool(c.get("significant"))
+
+
+def _rank_text(t: Table, row: str) -> str:
+    c = _cell(t.stats, row, "mean_robust")
+    return "–" if c is None or c.get("rank") is None or math.isnan(c["rank"]) else str(int(c["rank"]))
+
+
+def _reported_text(t: Table, row: str, flag_mark: str) -> str:
+    if "reported" not in t.stats:
+        return ""
+    hit = t.stats[(t.stats.row == row) & t.stats.reported.notna()]
+    if hit.empty:
+        return "–"
+    parts = []
+    for _, c in hit.iterrows():
+        label = "clean" if c["column"].startswith("clean:") else (
+            "mean robust" if c["column"] == "mean_robust" else c["column"].split(":", 1)[1])
+        parts.append(f"{label} {_fmt(c['reported'])}" + (f" {flag_mark}" if c["flag"] else ""))
+    return "; ".join(parts)
+
+
+def render_markdown(tables: list[Table], ci: bool = True) -> str:
+    from tabulate import tabulate
+
+    out = []
+    for t in tables:
+        cols = _columns(t)
+        headers = ["Model", "Defense"] + [escape_md(h) for _, h in cols] + ["Rank"]
+        if t.has_submissions:
+            headers.append("Reported (card)")
+        body = []
+        for r in t.rows:
+            line = [escape_md(r["display"]), escape_md(r["defense"])]
+            for col, _ in cols:
+                text, best, sig = _value_text(_cell(t.stats, r["row"], col), ci and col.startswith(("clean", "attack")))
+                text = text + (DAGGER if sig else "")  # numbers only: nothing to escape
+                line.append(f"**{text}**" if best and text != "–" else text)
+            line.append(_rank_text(t, r["row"]))
+            if t.has_submissions:
+                line.append(escape_md(_reported_text(t, r["row"], "")) + (f" {FLAG}" if _flagged(t, r["row"]) else ""))
+            body.append(line)
+        out.append(f"### {escape_md(t.title)}\n\n" + tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+                   + f"\n\n{_caption(t, escape_md)}"
+                   + (f" {FLAG}: a reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours." if t.has_submissions else "")
+                   + (" Intervals: 95% bootstrap over examples." if ci else "") + "\n")
+    return "\n".join(out) if out else "No result records found.\n"
+
+
+def _flagged(t: Table, row: str) -> bool:
+    return "flag" in t.stats and bool(t.stats[(t.stats.row == row) & (t.stats.flag == True)].shape[0])  # noqa: E712
+
+
+def render_latex(tables: list[Table]) -> str:
+    out = ["% Generated by `recrobust leaderboard`; needs \\usepackage{booktabs}."]
+    for t in tables:
+        cols = _columns(t)
+        extra = 1 if t.has_submissions else 0
+        spec = "ll" + "c" * (len(cols) + 1 + extra)
+        head = ["Model", "Defense"] + [escape_latex(h) for _, h in cols] + ["Rank"] + (["Reported"] if extra else [])
+        caption = _caption(t, escape_latex).replace(DAGGER, "$^\\dagger$").replace("±", "$\\pm$")
+        lines = ["\\begin{table}[t]", "\\centering", "\\small",
+                 "\\caption{" + caption
+                 + (f" (!): reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours." if extra else "") + "}",
+                 f"\\label{{tab:{_slug(t.protocol['suite'])}-{_slug(t.dataset)}-{_slug(t.task)}}}",
+                 f"\\begin{{tabular}}{{{spec}}}", "\\toprule", " & ".join(head) + " \\\\", "\\midrule"]
+        for r in t.rows:
+            cells = [escape_latex(r["display"]), escape_latex(r["defense"])]
+            for col, _ in cols:
+                text, best, sig = _value_text(_cell(t.stats, r["row"], col), False)
+                text = text.replace(" ± ", "$\\pm$")
+                if best and text != "–":
+                    text = f"\\textbf{{{text}}}"
+                if sig:
+                    text += "$^\\dagger$"
+                cells.append(text.replace("–", "--"))
+            cells.append(_rank_text(t, r["row"]).replace("–", "--"))
+            if extra:
+                cells.append(escape_latex(_reported_text(t, r["row"], "(!)")) or "--")
+            lines.append(" & ".join(cells) + " \\\\")
+        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
+        out.append("\n".join(lines))
+    return "\n".join(out)
+
+
+def render_html(tables: list[Table], ci: bool = True) -> str:
+    parts = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"><title>RecRobust leaderboard</title>",
+             "<style>table{border-collapse:collapse;margin:1em 0}td,th{padding:3px 8px;border-bottom:1px solid #ccc;"
+             "text-align:right}td:first-child,td:nth-child(2),th:first-child{text-align:left}"
+             "caption{caption-side:bottom;text-align:left;font-size:small;max-width:70em}.best{font-weight:bold}"
+             ".ci{color:#666;font-size:smaller}</style></head><body>"]
+    for t in tables:
+        cols = _columns(t)
+        parts.append(f"<h3>{escape_html(t.title)}</h3><table>")
+        parts.append(f"<caption>{_caption(t, escape_html)}"
+                     + (f" {FLAG}: a reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours." if t.has_submissions else "")
+                     + "</caption>")
+        head = ["Model", "Defense"] + [h for _, h in cols] + ["Rank"] + (["Reported (card)"] if t.has_submissions else [])
+        parts.append("<thead><tr>" + "".join(f"<th>{escape_html(h)}</th>" for h in head) + "</tr></thead><tbody>")
+        for r in t.rows:
+            cells = [f"<td>{escape_html(r['display'])}</td>", f"<td>{escape_html(r['defense'])}</td>"]
+            for col, _ in cols:
+                c = _cell(t.stats, r["row"], col)
+                text, best, sig = _value_text(c, False)
+                inner = escape_html(text) + (DAGGER if sig else "")
+                if ci and c is not None and col.startswith(("clean", "attack")) and not math.isnan(c.get("ci_low", math.nan)):
+                    inner += f"<br><span class=\"ci\">[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]</span>"
+                cells.append(f"<td class=\"best\">{inner}</td>" if best and text != "–" else f"<td>{inner}</td>")
+            cells.append(f"<td>{_rank_text(t, r['row'])}</td>")
+            if t.has_submissions:
+                cells.append(f"<td>{escape_html(_reported_text(t, r['row'], FLAG))}</td>")
+            parts.append("<tr>" + "".join(cells) + "</tr>")
+        parts.append("</tbody></table>")
+    if not tables:
+        parts.append("<p>No result records found.</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
+
+
+def render_csv(tables: list[Table]) -> str:
+    """A tidy table: one line per (suite, dataset, task, row, column) with every statistic."""
+    frames = []
+    for t in tables:
+        info = pd.DataFrame(t.rows).set_index("row")
+        df = t.stats.join(info[["model", "defense", "source", "display"]], on="row")
+        df.insert(0, "task", t.task)
+        df.insert(0, "dataset", t.dataset)
+        df.insert(0, "suite", t.protocol["suite"])
+        frames.append(df.drop(columns=["row"]))
+    if not frames:
+        return ""
+    df = pd.concat(frames, ignore_index=True)
+    lead = ["suite", "dataset", "task", "display", "model", "defense", "source", "column", "metric", "mean", "std",
+            "ci_low", "ci_high", "n_seeds", "seeds", "n_examples", "test", "p_value", "p_holm", "significant", "best",
+            "rank"]
+    cols = [c for c in lead if c in df] + [c for c in df if c not in lead]
+    df = df[cols].sort_values(["suite", "dataset", "task", "model", "defense", "column"], kind="mergesort")
+    # Card text must not become a spreadsheet formula.
+    for c in ("display", "model", "defense"):
+        df[c] = df[c].astype(str).map(lambda s: "'" + s if s[:1] in ("=", "+", "-", "@") else s)
+    return df.to_csv(index=False, float_format="%.6g", lineterminator="\n")
+
+
+def render(tables: list[Table], fmt: str) -> str:
+    if fmt == "md":
+        return render_markdown(tables)
+    if fmt == "latex":
+        return render_latex(tables)
+    if fmt == "csv":
+        return render_csv(tables)
+    if fmt == "html":
+        return render_html(tables)
+    raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
+def build_leaderboard(results_dir: str | Path = "results", suite: str | None = None, fmt: str = "md",
+                      out_dir: str | Path | None = None, plots: bool = True, n_boot: int | None = None,
+                      seed: int = 0) -> str:
+    """Leaderboard text in `fmt` (md, latex, csv, html) from the records under results_dir.
+
+    CLI: ``recrobust leaderboard [--results DIR] [--suite S] [--format md|latex|csv|html]
+    [--out DIR]``. With `out_dir`, every format is written there (leaderboard.md/.tex/.csv/
+    .html) plus plots/ (PNG and PDF), and the requested format is returned for printing.
+    `suite` limits the tables to one suite's current protocol (name or YAML path).
+    """
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    collected = collect(results_dir, suite)
+    settings = _suite_settings(suite)
+    tables = build_tables(collected, n_boot=n_boot or settings.get("bootstrap", 1000),
+                          alpha=settings.get("alpha", 0.05), seed=seed, metric=settings.get("metric"))
+    texts = {f: render(tables, f) for f in (FORMATS if out_dir else (fmt,))}
+    if out_dir:
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        for f, text in texts.items():
+            rec._atomic_write_bytes(out / FILE_NAMES[f], text.encode("utf-8"))
+        if plots:
+            from benchmark.plots import write_plots
+
+            write_plots(collected, out / "plots", metric=settings.get("metric"))
+    text = texts[fmt]
+    if collected.problems and fmt == "md":
+        text += "\n" + "\n".join(f"<!-- note: {escape_html(p)} -->" for p in collected.problems) + "\n"
+    return text
+
+
+def _suite_settings(suite: str | None) -> dict:
+    if suite is None:
+        return {}
+    from benchmark.suite import SuiteError, load_suite
+
+    try:
+        return load_suite(suite, check_names=False).leaderboard
+    except SuiteError:
+        return {}

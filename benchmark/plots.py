@@ -1,0 +1,153 @@
+"""Plots from result records (matplotlib, Agg backend; each figure as PNG and PDF):
+
+- robust metric vs attack budget, one line per model x defense: from an attack's sweep
+  cells (edits budget, model-query budget, or an option such as epsilon) plus its
+  leaderboard cell;
+- robust metric vs epsilon from the curve embedding attacks put in their summary;
+- robustness (and clean accuracy) vs adversarial-training round, from the per-round
+  curves defenses record.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import numpy as np
+
+DEFAULT_METRIC = {"preference": "accuracy", "ranking": "ndcg@10"}
+
+
+def _slug(text) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
+
+
+def _pick(block: dict | None, metric: str):
+    """The metric from a clean/robust block (or its only value when it is named otherwise)."""
+    if not isinstance(block, dict):
+        return None
+    if block.get(metric) is not None:
+        return float(block[metric])
+    numeric = [v for v in block.values() if isinstance(v, (int, float)) and not isinstance(v, bool)]
+    return float(numeric[0]) if len(numeric) == 1 else None
+
+
+def _line_label(e, cards) -> str:
+    from benchmark.leaderboard import _display_model
+
+    return f"{_display_model(e, cards)} / {e.cell['defense']['label']}"
+
+
+def _save(fig, path_stem: Path) -> list[Path]:
+    path_stem.parent.mkdir(parents=True, exist_ok=True)
+    png, pdf = path_stem.with_suffix(".png"), path_stem.with_suffix(".pdf")
+    fig.savefig(png, dpi=120, bbox_inches="tight", metadata={"Software": None})
+    fig.savefig(pdf, bbox_inches="tight", metadata={"CreationDate": None, "Creator": None, "Producer": None})
+    return [png, pdf]
+
+
+def _plot_lines(series: dict[str, dict[float, list[float]]], title: str, xlabel: str, ylabel: str, stem: Path,
+                log_x: bool = False, dashed: dict[str, dict[float, list[float]]] | None = None) -> list[Path]:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for i, (label, points) in enumerate(sorted(series.items())):
+        xs = sorted(points)
+        ys = [float(np.mean(points[x])) for x in xs]
+        line, = ax.plot(xs, ys, marker="o", label=label)
+        if dashed and label in dashed:
+            dx = sorted(dashed[label])
+            ax.plot(dx, [float(np.mean(dashed[label][x])) for x in dx], linestyle="--", color=line.get_color(),
+                    alpha=0.6)
+    if log_x:
+        ax.set_xscale("log")
+    ax.set_title(title, fontsize=10)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    paths = _save(fig, stem)
+    plt.close(fig)
+    return paths
+
+
+def write_plots(collected, out_dir: str | Path, metric: dict | None = None) -> list[Path]:
+    """Write every plot the records support under out_dir; returns the files written."""
+    metric = {**DEFAULT_METRIC, **(metric or {})}
+    out_dir = Path(out_dir)
+    written: list[Path] = []
+    cards = collected.cards
+    attacks = [e for e in collected.entries if e.record["kind"] == "attack"]
+    trains = [e for e in collected.entries if e.record["kind"] == "train"]
+
+    # 1. robust metric vs budget (sweep families).
+    families: dict[tuple, dict] = {}
+    swept = {(e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["task"], e.cell["attack"]["sweep"]["of"]):
+             e.cell["attack"]["sweep"]["param"] for e in attacks if e.cell["attack"].get("sweep")}
+    for e in attacks:
+        a = e.cell["attack"]
+        family = a["sweep"]["of"] if a.get("sweep") else a["label"]
+        key = (e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["task"], family)
+        if key not in swept:
+            continue
+        param = swept[key]
+        x = a["sweep"]["value"] if a.get("sweep") else (a.get(param) if param in ("budget", "query_budget")
+                                                         else (a.get("options") or {}).get(param))
+        y = _pick(e.record["metrics"].get("robust"), metric[e.cell["task"]])
+        if x is None or y is None:
+            continue
+        families.setdefault(key, {"param": param, "series": {}})["series"].setdefault(
+            _line_label(e, cards), {}).setdefault(float(x), []).append(y)
+    for (suite, dataset, task, family), info in sorted(families.items()):
+        param = info["param"]
+        xlabel = {"budget": "attack budget (edits)", "query_budget": "model-query budget"}.get(param, param)
+        written += _plot_lines(info["series"], f"{dataset} {task}: {family} — robust {metric[task]} vs {param}",
+                               xlabel, f"robust {metric[task]}",
+                               out_dir / _slug(f"{suite}-{dataset}-{task}-{family}-vs-{param}"),
+                               log_x=(param == "query_budget"))
+
+    # 2. embedding-attack curves (epsilon grid inside one cell).
+    curves: dict[tuple, dict] = {}
+    for e in attacks:
+        curve = (e.record["metrics"].get("attack") or {}).get("curve")
+        if not curve or e.cell["attack"].get("sweep"):
+            continue
+        key = (e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["task"], e.cell["attack"]["label"])
+        series = curves.setdefault(key, {}).setdefault(_line_label(e, cards), {})
+        for point in curve:
+            eps = point.get("epsilon", point.get("eps"))
+            y = _pick(point.get("robust"), metric[e.cell["task"]])
+            if eps is not None and y is not None:
+                series.setdefault(float(eps), []).append(y)
+    for (suite, dataset, task, label), series in sorted(curves.items()):
+        written += _plot_lines(series, f"{dataset} {task}: {label} — robust {metric[task]} vs epsilon",
+                               "epsilon (relative L2)", f"robust {metric[task]}",
+                               out_dir / _slug(f"{suite}-{dataset}-{task}-{label}-vs-epsilon"))
+
+    # 3. robustness vs adversarial-training round.
+    rounds: dict[tuple, tuple[dict, dict]] = {}
+    for e in trains:
+        per_round = (e.record.get("training") or {}).get("rounds") or []
+        if len(per_round) < 2:
+            continue
+        key = (e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["task"])
+        robust_series, clean_series = rounds.setdefault(key, ({}, {}))
+        label = _line_label(e, cards)
+        for i, point in enumerate(per_round):
+            r = point.get("round", i)
+            y = _pick(point.get("robust"), metric[e.cell["task"]])
+            c = _pick(point.get("clean"), metric[e.cell["task"]])
+            if y is not None:
+                robust_series.setdefault(label, {}).setdefault(float(r), []).append(y)
+            if c is not None:
+                clean_series.setdefault(label, {}).setdefault(float(r), []).append(c)
+    for (suite, dataset, task), (robust_series, clean_series) in sorted(rounds.items()):
+        if not robust_series:
+            continue
+        written += _plot_lines(robust_series, f"{dataset} {task}: robust {metric[task]} (solid) and clean (dashed) "
+                               f"vs adversarial-training round", "round", metric[task],
+                               out_dir / _slug(f"{suite}-{dataset}-{task}-defense-rounds"), dashed=clean_series)
+    return written
