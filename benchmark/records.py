@@ -315,7 +315,9 @@ def iter_record_files(root: str | Path) -> Iterator[Path]:
     root = Path(root)
     if not root.exists():
         return iter(())
-    return iter(sorted(p for p in root.rglob(f"*{RECORD_SUFFIX}") if p.parent.name == "records" and not p.name.startswith(".")))
+    # Hidden folders (work dirs of evaluations, bundles, temp copies) and files are not results.
+    return iter(sorted(p for p in root.rglob(f"*{RECORD_SUFFIX}") if p.parent.name == "records"
+                       and not any(part.startswith(".") for part in p.relative_to(root).parts)))
 
 
 def load_records(root: str | Path, strict: bool = False) -> tuple[list[tuple[Path, dict]], list[str]]:

@@ -44,6 +44,8 @@ class Caps:
 
 def fake_catalog() -> Catalog:
     def caps(name):
+        if ":" in name and name.startswith("tests."):  # a "submitted" module:Class
+            return Caps(text_input=False, differentiable=True)
         if name not in CAPS:
             raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(CAPS))}")
         return Caps(**CAPS[name])

@@ -1,0 +1,346 @@
+"""Submissions: run the fixed protocol on someone's recommender, then validate and file it.
+
+``evaluate_submission`` takes only the model from the submitter (``module:Class`` or an
+installed plug-in name, options from the card): datasets, splits, seeds, sizes, defenses
+and attacks are the built-in suite's. It writes a bundle::
+
+    card.yaml        the model card (name, authors, paper/code URL, license, reported figures)
+    manifest.json    suite identity, model spec + declared capabilities, sha256 of every file
+    records/         the result records and per-example JSON lines (no model weights)
+
+``submit_bundle`` checks a bundle without running or unpickling anything in it: the card
+and manifest against their JSON Schemas, every record against the result schema (finite
+numbers, per-example checksums), the suite name/version/protocol hash against ours,
+completeness (exactly the cells our suite expands to for that model), then copies it to
+``<results>/submissions/<slug>/`` atomically. The slug comes from the card name and can
+never point outside that folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import tempfile
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+import yaml
+
+from benchmark import records as rec
+from benchmark.suite import Catalog, Suite, SuiteError, check_suite, load_suite
+
+MAX_FILE_BYTES = 200 * 1024 * 1024
+SUBMISSIONS = "submissions"
+
+
+class SubmissionError(ValueError):
+    """A rejected card, bundle or evaluation; the message lists every problem."""
+
+
+def slugify(name: str, max_len: int = 64) -> str:
+    """A safe folder name from free text: ASCII letters/digits and single dashes."""
+    text = unicodedata.normalize("NFKD", str(name)).encode("ascii", "ignore").decode("ascii").lower()
+    slug = re.sub(r"[^a-z0-9]+", "-", text).strip("-")[:max_len].strip("-")
+    if not slug:
+        raise SubmissionError(f"model name {name!r} has no letters or digits to make a folder name from")
+    return slug
+
+
+def submission_dir(results_dir: str | Path, slug: str) -> Path:
+    """results/submissions/<slug>, refusing anything that would resolve outside it."""
+    base = (Path(results_dir) / SUBMISSIONS).resolve()
+    target = (base / slug).resolve()
+    if target.parent != base or not re.fullmatch(r"[a-z0-9][a-z0-9-]{0,63}", slug):
+        raise SubmissionError(f"submission name {slug!r} would leave {base}")
+    return target
+
+
+# --------------------------------------------------------------------------- cards
+
+
+def load_card(path: str | Path) -> dict:
+    """Read and validate a model card (YAML, safe loader). Raises SubmissionError."""
+    path = Path(path)
+    try:
+        card = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError) as err:
+        raise SubmissionError(f"{path}: cannot read model card ({err})") from None
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        raise SubmissionError(f"{path}{f':{mark.line + 1}' if mark else ''}: malformed YAML in model card") from None
+    return validate_card(card, str(path))
+
+
+def validate_card(card, where: str = "card") -> dict:
+    if not isinstance(card, dict):
+        raise SubmissionError(f"{where}: a model card must be a YAML mapping")
+    problems = rec.schema_errors(card, "card", where)
+    if not (card.get("paper_url") or card.get("code_url")):
+        problems.append(f"{where}: at paper_url/code_url: a card needs a paper_url or a code_url")
+    problems += [f"{where}: at {p}: non-finite number" for p in rec.nonfinite_fields(card)]
+    if problems:
+        raise SubmissionError("invalid model card:\n  " + "\n  ".join(problems))
+    slugify(card["name"])
+    return card
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+@dataclass(frozen=True)
+class _DeclaredCaps:
+    text_input: bool
+    differentiable: bool
+    tasks: tuple
+
+
+def _builtin_suite(name: str, catalog: Catalog | None = None, check: bool = True) -> Suite:
+    from benchmark.suite import available_suites
+
+    if name not in available_suites():
+        raise SubmissionError(f"suite {name!r}: submissions use a built-in protocol ({', '.join(available_suites())})")
+    return load_suite(name, catalog=catalog, check_names=check)
+
+
+def submission_suite(suite: Suite, spec: str, slug: str, options: dict, catalog: Catalog) -> Suite:
+    """Our protocol with the submitted model as its only model."""
+    sub = suite.with_models([{"name": spec, "label": slug, "options": options}])
+    return check_suite(sub, catalog)
+
+
+def evaluate_submission(model_spec: str, card_path: str | Path, suite: str = "standard",
+                        results_dir: str | Path = "results", out_dir: str | Path | None = None, jobs: int = 1,
+                        executor: str = "local", progress: bool = True, pipeline=None,
+                        code_version: str | None = None) -> Path:
+    """Run the built-in `suite` (quick|standard) on the submitted recommender and write a
+    bundle; returns its folder (default ``<results>/.bundles/<slug>-<suite>``).
+
+    CLI: ``recrobust evaluate --model MOD:CLS|PLUGIN --card card.yaml --suite quick|standard
+    [--results DIR]``. The submitter controls only the model (and its options, from the card's
+    ``model_options``). Work (trained models, records) goes to ``<results>/.evaluations/<slug>``
+    and resumes like any run. Raises SubmissionError if a cell failed (the bundle would be
+    incomplete).
+    """
+    from benchmark.runner import Pipeline, run_suite
+
+    card = load_card(card_path)
+    slug = slugify(card["name"])
+    pipeline = pipeline or Pipeline()
+    catalog = pipeline.catalog()
+    ours = _builtin_suite(suite, catalog)
+    try:
+        sub = submission_suite(ours, model_spec, slug, card.get("model_options") or {}, catalog)
+    except SuiteError as err:
+        raise SubmissionError(f"model {model_spec!r} cannot run the {suite} protocol:\n{err}") from None
+    caps = catalog.model_capabilities(model_spec)
+    work = Path(results_dir) / ".evaluations" / slug
+    summary = run_suite(sub, work, jobs=jobs, executor=executor, progress=progress, pipeline=pipeline,
+                        code_version=code_version, catalog=catalog)
+    if summary.failed:
+        raise SubmissionError(f"{len(summary.failed)} cell(s) failed; fix the model and rerun `recrobust evaluate` "
+                              f"(finished cells are kept):\n" + summary.format())
+
+    bundle = Path(out_dir) if out_dir else Path(results_dir) / ".bundles" / f"{slug}-{ours.name}"
+    if bundle.exists():
+        shutil.rmtree(bundle)
+    (bundle / "records").mkdir(parents=True)
+    files: dict[str, str] = {}
+    run_records = work / sub.name / "records"
+    expected = {_cell_key(c.config("")) for g in sub.expand(catalog) for c in (g.train, *g.attacks)}
+    wanted = _current_ids(run_records, expected)
+    for cid in sorted(wanted):
+        for src in (rec.record_path(run_records, cid), rec.examples_path(run_records, cid)):
+            if src.is_file():
+                dst = bundle / "records" / src.name
+                shutil.copyfile(src, dst)
+                files[f"records/{src.name}"] = rec.sha256_file(dst)
+    shutil.copyfile(card_path, bundle / "card.yaml")
+    files["card.yaml"] = rec.sha256_file(bundle / "card.yaml")
+    manifest = {
+        "schema_version": rec.SCHEMA_VERSION,
+        "suite": ours.identity(),
+        "model": {"spec": model_spec, "label": slug, "options": card.get("model_options") or {},
+                  "capabilities": {"text_input": bool(getattr(caps, "text_input", False)),
+                                   "differentiable": bool(getattr(caps, "differentiable", False)),
+                                   "tasks": list(getattr(caps, "tasks", ("preference", "ranking")))}},
+        "slug": slug,
+        "code_version": code_version or rec.code_version(),
+        "created_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "files": files,
+    }
+    rec.write_json_atomic(bundle / "manifest.json", manifest)
+    return bundle
+
+
+def _current_ids(records_dir: Path, expected: set[str]) -> set[str]:
+    """Ids of the records of the protocol's cells in the work folder (latest per cell)."""
+    latest: dict[str, tuple[str, str]] = {}
+    for path in sorted(records_dir.glob(f"*{rec.RECORD_SUFFIX}")):
+        r = rec.read_record(path)
+        if r["status"] == "failed":
+            continue
+        key = _cell_key(r)
+        if key not in expected:
+            continue
+        stamp = r["timings"].get("finished_at", "")
+        if key not in latest or stamp >= latest[key][1]:
+            latest[key] = (r["cell_id"], stamp)
+    return {cid for cid, _ in latest.values()}
+
+
+# --------------------------------------------------------------------------- submit
+
+
+def _cell_key(record_or_cell: dict) -> str:
+    """A cell's identity without data fingerprint or code version (what completeness counts)."""
+    cell = record_or_cell.get("cell", record_or_cell)
+    attack = cell.get("attack")
+    return rec.canonical_json({
+        "dataset": cell["dataset"]["label"], "task": cell["task"], "model": cell["model"],
+        "defense": cell["defense"], "seed": cell["seed"], "sizes": cell["sizes"],
+        "attack": None if attack is None else {k: v for k, v in attack.items()},
+    })
+
+
+def _check_tree(bundle: Path) -> list[str]:
+    problems = []
+    for p in sorted(bundle.rglob("*")):
+        rel = p.relative_to(bundle).as_posix()
+        if p.is_symlink():
+            problems.append(f"{rel}: symbolic links are not accepted")
+        elif p.is_dir():
+            if rel != "records":
+                problems.append(f"{rel}/: unexpected folder")
+        elif not re.fullmatch(r"card\.yaml|manifest\.json|records/[0-9a-f]{16}(\.json|\.examples\.jsonl)", rel):
+            problems.append(f"{rel}: unexpected file (a bundle holds card.yaml, manifest.json and records/ only)")
+        elif p.stat().st_size > MAX_FILE_BYTES:
+            problems.append(f"{rel}: larger than {MAX_FILE_BYTES} bytes")
+    return problems
+
+
+def validate_bundle(bundle_dir: str | Path, pipeline=None, check_data: bool = True) -> dict:
+    """Every check of submit_bundle except filing; returns the manifest. Raises SubmissionError."""
+    from benchmark.runner import Pipeline
+
+    bundle = Path(bundle_dir)
+    if not bundle.is_dir() or bundle.is_symlink():
+        raise SubmissionError(f"{bundle}: not a bundle folder")
+    problems = _check_tree(bundle)
+    if problems:
+        raise SubmissionError("rejected bundle:\n  " + "\n  ".join(problems))
+    for required in ("card.yaml", "manifest.json"):
+        if not (bundle / required).is_file():
+            raise SubmissionError(f"{bundle}: missing {required}")
+    card = load_card(bundle / "card.yaml")
+    try:
+        manifest = rec.loads_strict((bundle / "manifest.json").read_text(encoding="utf-8"))
+    except (ValueError, UnicodeDecodeError) as err:
+        raise SubmissionError(f"{bundle / 'manifest.json'}: unreadable ({err})") from None
+    problems = rec.schema_errors(manifest, "submission", str(bundle / "manifest.json"))
+    if problems:
+        raise SubmissionError("invalid manifest:\n  " + "\n  ".join(problems))
+    if manifest["slug"] != slugify(card["name"]) or manifest["model"]["label"] != manifest["slug"]:
+        problems.append(f"manifest slug {manifest['slug']!r} does not match the card name {card['name']!r}")
+
+    # Files: exactly those listed, with their checksums.
+    present = {p.relative_to(bundle).as_posix() for p in bundle.rglob("*") if p.is_file()} - {"manifest.json"}
+    listed = set(manifest["files"])
+    for rel in sorted(present - listed):
+        problems.append(f"{rel}: not listed in manifest.json")
+    for rel in sorted(listed - present):
+        problems.append(f"{rel}: listed in manifest.json but missing")
+    for rel in sorted(listed & present):
+        if rec.sha256_file(bundle / rel) != manifest["files"][rel]:
+            problems.append(f"{rel}: sha256 does not match manifest.json")
+
+    # The protocol is ours: name, version and hash must match the built-in suite.
+    pipeline = pipeline or Pipeline()
+    ours = _builtin_suite(manifest["suite"]["name"], check=False)
+    if manifest["suite"] != ours.identity():
+        problems.append(f"suite {manifest['suite']} does not match our {ours.identity()} (a changed or outdated protocol)")
+        raise SubmissionError("rejected bundle:\n  " + "\n  ".join(problems))
+
+    # Records: schema, finite numbers, per-example checksums, one per expected cell.
+    records = {}
+    for path in sorted((bundle / "records").glob(f"*{rec.RECORD_SUFFIX}")):
+        try:
+            r = rec.read_record(path)
+        except rec.RecordError as err:
+            problems.append(str(err))
+            continue
+        if r["suite"] != ours.identity():
+            problems.append(f"{path.name}: suite block {r['suite']} is not {ours.identity()}")
+        if r["status"] == "failed":
+            problems.append(f"{path.name}: a failed cell ({r['error']['message']})")
+        if r["cell"]["model"] != {"name": manifest["model"]["spec"], "label": manifest["slug"],
+                                  "options": manifest["model"]["options"]}:
+            problems.append(f"{path.name}: model {r['cell']['model']} is not the submitted model")
+        records[path.name] = r
+    declared = manifest["model"]["capabilities"]
+    caps = _DeclaredCaps(declared["text_input"], declared["differentiable"], tuple(declared["tasks"]))
+    catalog = ours_catalog = pipeline.catalog()
+    catalog = Catalog(model_capabilities=lambda name: caps, attack_threat_model=ours_catalog.attack_threat_model,
+                      defense_known=ours_catalog.defense_known, dataset_known=ours_catalog.dataset_known)
+    try:
+        sub = submission_suite(ours, manifest["model"]["spec"], manifest["slug"], manifest["model"]["options"], catalog)
+    except SuiteError as err:
+        raise SubmissionError(f"rejected bundle: {err}") from None
+    expected: dict[str, object] = {}
+    for g in sub.expand(catalog):
+        expected[_cell_key(g.train.config(""))] = g.train
+        for a in g.attacks:
+            expected[_cell_key(a.config(""))] = a
+    seen: dict[str, str] = {}
+    for name, r in records.items():
+        key = _cell_key(r)
+        if key not in expected:
+            problems.append(f"{name}: a cell that is not in the {ours.name} protocol")
+        elif key in seen:
+            problems.append(f"{name}: duplicate of {seen[key]}")
+        seen[key] = name
+    missing = [expected[k].describe() for k in expected if k not in seen]
+    if missing:
+        problems.append(f"incomplete: {len(missing)} of {len(expected)} cells missing, e.g. {', '.join(missing[:3])}")
+    if check_data and not problems:
+        fingerprints = {}
+        for spec in ours.datasets:
+            fingerprints[spec.label] = pipeline.fingerprint(pipeline.load_dataset(spec))
+        for name, r in records.items():
+            d = r["cell"]["dataset"]
+            if fingerprints.get(d["label"]) != d["fingerprint"]:
+                problems.append(f"{name}: dataset {d['label']} fingerprint differs from ours (different data)")
+    if problems:
+        raise SubmissionError("rejected bundle:\n  " + "\n  ".join(problems))
+    return manifest
+
+
+def submit_bundle(bundle_dir: str | Path, results_dir: str | Path = "results", overwrite: bool = False,
+                  pipeline=None, check_data: bool = True) -> Path:
+    """Validate a bundle (see validate_bundle) and file it under
+    ``<results>/submissions/<slug>/``; returns that folder. The leaderboard then shows it.
+
+    CLI: ``recrobust submit BUNDLE [--results DIR]``. Nothing in the bundle is executed or
+    unpickled: records are JSON, the card is read with yaml.safe_load.
+    """
+    manifest = validate_bundle(bundle_dir, pipeline=pipeline, check_data=check_data)
+    target = submission_dir(results_dir, manifest["slug"])
+    if target.exists() and not overwrite:
+        raise SubmissionError(f"{target} exists: a submission named {manifest['slug']!r} was filed already")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{manifest['slug']}-", dir=target.parent))
+    try:
+        shutil.copytree(bundle_dir, tmp / "bundle", symlinks=True)
+        if target.exists():
+            shutil.rmtree(target)
+        os.replace(tmp / "bundle", target)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+__all__ = ["SubmissionError", "evaluate_submission", "load_card", "slugify", "submission_dir", "submit_bundle",
+           "validate_bundle", "validate_card"]
