@@ -3,15 +3,17 @@ item-embedding table.
 
 Item universe (where swap/insert replacements come from), first that applies:
 1. the attack option ``item_pool`` (an explicit list of item ids);
-2. ``model.item_ids`` (a sequence, or a method returning one): the items the model knows;
+2. ``model.item_ids`` (a sequence, or a method returning one), else ``model.vocab.ids``
+   (the classic models' ItemVocab): the items the model knows;
 3. every item seen in the attacked examples (their candidates and histories).
 Each example then draws a seeded sample of ``pool_size`` items from the universe,
 leaving out the items already in its history and its own candidates (the attacker edits
 the profile, not the candidate list), so the number of queries per step is bounded.
 
 Item rows (for gradient-guided swaps): ``model.item_rows(item_ids)`` giving the row of
-each item in ``embedding_forward``'s "item" tensor (-1 when unknown), or a mapping
-``model.item_index`` {item_id: row}.
+each item in ``embedding_forward``'s item tables (-1 when unknown), else a mapping
+``model.item_index`` {item_id: row}, else ``model.vocab.index(item_id)`` where the
+vocabulary's padding / unknown index (``vocab.ids`` absent) reads as unknown.
 """
 
 from __future__ import annotations
@@ -22,10 +24,17 @@ from typing import Sequence
 import numpy as np
 
 
+def _vocab(model):
+    vocab = getattr(model, "vocab", None)
+    return vocab if callable(getattr(vocab, "index", None)) and getattr(vocab, "ids", None) is not None else None
+
+
 def model_items(model) -> list[str] | None:
     ids = getattr(model, "item_ids", None)
     if callable(ids):
         ids = ids()
+    if ids is None and _vocab(model) is not None:
+        ids = _vocab(model).ids
     if ids is None:
         return None
     return [str(i) for i in ids]
@@ -55,7 +64,8 @@ def sample_pool(items: Sequence[str], exclude: set[str], size: int | None, rng: 
 
 
 def has_item_rows(model) -> bool:
-    return callable(getattr(model, "item_rows", None)) or isinstance(getattr(model, "item_index", None), Mapping)
+    return (callable(getattr(model, "item_rows", None)) or isinstance(getattr(model, "item_index", None), Mapping)
+            or _vocab(model) is not None)
 
 
 def item_rows(model, item_ids: Sequence[str]) -> np.ndarray:
@@ -66,4 +76,8 @@ def item_rows(model, item_ids: Sequence[str]) -> np.ndarray:
     index = getattr(model, "item_index", None)
     if isinstance(index, Mapping):
         return np.array([int(index.get(i, -1)) for i in item_ids], dtype=np.int64)
-    raise AttributeError("the model exposes no item-row map (item_rows or item_index)")
+    vocab = _vocab(model)
+    if vocab is not None:
+        known = set(vocab.ids)
+        return np.array([int(vocab.index(i)) if i in known else -1 for i in item_ids], dtype=np.int64)
+    raise AttributeError("the model exposes no item-row map (item_rows, item_index or vocab)")

@@ -153,9 +153,11 @@ class GradientSwapSearch(GreedySearch):
     history entry i ranks every replacement j by the first-order gain (e_j - e_i) . g_i;
     the `verify` best (entry, item) pairs are then scored for real and the best kept.
 
-    Uses embedding_forward's "item" tensor (the item-embedding table) and the model's
-    item-row map; g_i is the gradient at the table row of entry i's item (an item repeated
-    in the history, or also a candidate, shares its row: the usual first-order caveat).
+    Uses the item table the history is embedded with: embedding_forward's "history"
+    tensor when the model has a separate history-side table (BPR-MF / FISM's P), else its
+    "item" table (SASRec's shared E), with the model's item-row map. g_i is the gradient
+    at the table row of entry i's item (an item repeated in the history, or also a
+    candidate in a shared table, shares its row: the usual first-order caveat).
     """
 
     def __init__(self, transformation: Transformation, verify: int = 20):
@@ -170,17 +172,18 @@ class GradientSwapSearch(GreedySearch):
             return []
         model = scorer.model
         base, forward = model.embedding_forward([scorer.profile.replace_history(state.history)], [scorer.candidates])
-        if "item" not in base:
-            raise AttackUnavailable(f"embedding_forward exposes {sorted(base)}, not an 'item' embedding table")
-        table = base["item"].detach()
+        key = "history" if "history" in base else "item"
+        if key not in base or base[key].dim() != 2:
+            raise AttackUnavailable(f"embedding_forward exposes {sorted(base)}, not an 'item' (or 'history') embedding table")
+        table = base[key].detach()
         leaf = table.clone().requires_grad_(True)
         with torch.enable_grad():
-            raw = forward({**base, "item": leaf})
+            raw = forward({**base, key: leaf})
             # autograd.grad, not backward(): the model's parameters must not accumulate .grad
             (grad,) = torch.autograd.grad(goal.objective(raw[0]), [leaf], allow_unused=True)
         scorer.spend(1)
         if grad is None:
-            raise AttackUnavailable("no gradient reached the 'item' embeddings: forward does not use the tensor it was given")
+            raise AttackUnavailable(f"no gradient reached the {key!r} embeddings: forward does not use the tensor it was given")
 
         positions = sorted({e.position for e in swaps})
         replacements = sorted({e.item_id for e in swaps})
