@@ -200,7 +200,11 @@ def _registry_capabilities(name: str):
 def _registry_model_options(name: str) -> set | None:
     from recommenders.registry import resolve_class
 
-    params = inspect.signature(resolve_class(name).__init__).parameters
+    cls = resolve_class(name)
+    defaults = getattr(cls, "DEFAULTS", None)
+    if isinstance(defaults, dict):  # the project's models declare their options here
+        return set(defaults)
+    params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
         return None
     return {n for n in params if n != "self"}
