@@ -410,7 +410,8 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
         name = d["name"]
         if base_dir is not None and not Path(name).is_absolute() and (base_dir / name).exists() and not Path(name).exists():
             name = str((base_dir / name).resolve())  # a path relative to the suite file
-        datasets.append(DatasetSpec(name=name, label=d.get("label") or _label(d["name"].rstrip("/")), format=d.get("format"),
+        default_label = _label(Path(d["name"]).name) if ("/" in d["name"] or "\\" in d["name"]) else _label(d["name"])
+        datasets.append(DatasetSpec(name=name, label=d.get("label") or default_label, format=d.get("format"),
                                     meta=d.get("meta")))
     models = [ModelSpec(name=m["name"], label=m.get("label") or _label(m["name"]), options=m.get("options") or {},
                         tasks=tuple(m["tasks"]) if m.get("tasks") else None, sizes=m.get("sizes") or {})
