@@ -435,7 +435,8 @@ def _pool_task(job: GroupJob, pipeline) -> list[dict]:
 
 def _run_local(jobs, pipeline, progress_bar, on_payload, progress):
     for job in jobs:
-        execute_group(job, pipeline, write=True, progress=progress and progress_bar is None,
+        # Attack bars over examples nest under the bar over cells (they do not stay on screen).
+        execute_group(job, pipeline, write=True, progress=progress,
                       on_cell=lambda p: (on_payload(p), progress_bar and progress_bar.update(1)))
 
 
@@ -531,6 +532,17 @@ def _run_ray(jobs, pipeline, progress_bar, on_payload, workers: int, address: st
             ray.shutdown()
 
 
+def _remove_stale_temp(run_dir: Path) -> None:
+    """Temp files a killed run left behind (never read: records and models are renamed into
+    place only when complete). One run per results folder at a time."""
+    for tmp in (run_dir / "records").glob(".*.tmp"):
+        tmp.unlink(missing_ok=True)
+    models = run_dir / "models"
+    if models.is_dir():
+        for tmp in models.glob(".tmp-*"):
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
 # --------------------------------------------------------------------------- entry point
 
 
@@ -566,6 +578,7 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
     (run_dir / "logs").mkdir(parents=True, exist_ok=True)
     log_path = run_dir / "logs" / f"run-{datetime.now().strftime('%Y%m%d-%H%M%S')}-{os.getpid()}.log"
     handler = _attach_file_handler(str(log_path))
+    _remove_stale_temp(run_dir)
     try:
         (run_dir / "suite.yaml").write_text(dump_suite(suite), encoding="utf-8")
         groups = suite.expand(catalog)
@@ -621,6 +634,8 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
                 bar.close()
         summary.seconds = time.perf_counter() - t_start
         log.info("done: %s", summary.format().replace("\n", " | "))
+        if progress:
+            print(summary.format())
         return summary
     finally:
         logging.getLogger(LOGGER).removeHandler(handler)

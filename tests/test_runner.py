@@ -196,6 +196,7 @@ def test_sigkill_mid_run_then_resume_recomputes_nothing_finished(tmp_path, logs,
     after = _records(killed_dir / "toy")
     for cid, r in done_before.items():
         assert after[cid] == r  # untouched
+    assert not list(records_dir.glob(".*")) and not list((killed_dir / "toy" / "models").glob(".tmp-*"))
 
     run_suite(suite, tmp_path / "clean", pipeline=pipeline, progress=False, code_version="t")
     for fmt in ("csv", "md"):
