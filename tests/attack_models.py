@@ -165,9 +165,12 @@ class CooccurrenceScorer(Recommender):
     def score(self, profiles, candidates) -> np.ndarray:
         out = np.zeros((len(profiles), len(candidates[0])))
         for i, (p, cands) in enumerate(zip(profiles, candidates)):
-            rows = [(self._index[h.item_id], wt) for h, wt in zip(p.history, _weights([h.rating for h in p.history]))
-                    if h.item_id in self._index]
-            for j, c in enumerate(cands):
-                if c in self._index and rows:
-                    out[i, j] = sum(wt * self._sim[r, self._index[c]] for r, wt in rows) / len(rows)
+            known = [(self._index[h.item_id], wt) for h, wt in zip(p.history, _weights([h.rating for h in p.history]))
+                     if h.item_id in self._index]
+            if not known:
+                continue
+            rows, wts = zip(*known)
+            cols = [self._index.get(c, -1) for c in cands]
+            sims = self._sim[np.ix_(rows, [max(c, 0) for c in cols])] * (np.array(cols) >= 0)
+            out[i] = np.asarray(wts) @ sims / len(rows)
         return 1.0 / (1.0 + np.exp(-6.0 * out)) if self.task == "preference" else out

@@ -119,7 +119,8 @@ def test_attacks_do_succeed(splits, models):
 def test_ranking_goals_rescored(splits, models, name, goal):
     model = models[("mf", "ranking")]
     examples = splits["ranking"]["test"].examples[:N]
-    result = create(name, goal=goal, budget=2).run(model, examples, progress=False)
+    options = {} if name == "profile-gradient" else {"pool_size": 20}
+    result = create(name, goal=goal, budget=2, **options).run(model, examples, progress=False)
     _check_common(result, examples, budget=2)
     by_id = {e.example_id: e for e in examples}
     assert result.summary["n_succeeded"] + result.summary["n_failed"] > 0
@@ -148,7 +149,7 @@ def test_edits_are_what_the_attack_says(splits, models):
     examples = splits["preference"]["test"].examples[:N]
     by_id = {e.example_id: e for e in examples}
     for name in BLACK_BOX[:4]:
-        for r in create(name).run(model, examples, progress=False).records:
+        for r in create(name, pool_size=20).run(model, examples, progress=False).records:
             if r.status == "skipped":
                 continue
             ex, k = by_id[r.example_id], r.perturbation.profile_edits
@@ -251,6 +252,10 @@ def test_bad_options_fail_clearly(splits, models):
         create("profile-swap", scope="item")
     with pytest.raises(ValueError, match="pool_size"):
         create("profile-swap", pool_size=0)
+    with pytest.raises(ValueError, match="unknown option"):
+        create("profile-swap", verify=3)  # a profile-gradient option
+    with pytest.raises(ValueError, match="verify"):
+        create("profile-gradient", verify=0)
     with pytest.raises(ValueError, match="ranking task"):
         create("profile-swap", goal="promote").run(models[("mf", "preference")],
                                                    splits["preference"]["test"].examples[:2], progress=False)

@@ -29,7 +29,8 @@ from attacks.records import AttackRecord, Perturbation
 
 DEFAULT_BUDGET = 3
 DEFAULT_POOL_SIZE = 50
-OPTIONS = ("pool_size", "item_pool", "rating_scale", "insert_ratings", "batch_size", "verify")
+DEFAULT_VERIFY = 20
+OPTIONS = ("pool_size", "item_pool", "rating_scale", "insert_ratings", "batch_size")
 
 
 def history_record(history) -> list[dict]:
@@ -40,12 +41,14 @@ class ProfileAttack(Attack):
     threat_model = "profile"
     transformation: ClassVar[type[Transformation]] = Mix
     default_pool_size: ClassVar[int | None] = DEFAULT_POOL_SIZE
+    extra_options: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, budget: int | None = None, query_budget: int | None = None, scope: str = "history",
                  goal: str | None = None, seed: int = 0, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
+        known = OPTIONS + self.extra_options
+        unknown = sorted(set(options) - set(known))
         if unknown:
-            raise ValueError(f"{self.name}: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+            raise ValueError(f"{self.name}: unknown option(s) {unknown}; known: {', '.join(known)}")
         if scope != "history":
             raise ValueError(f"{self.name}: profile attacks edit the history; scope {scope!r} is for text attacks")
         options.setdefault("pool_size", self.default_pool_size)
@@ -158,9 +161,16 @@ class ProfileGradient(ProfileAttack):
     description = "HotFlip-style swaps: item-embedding gradients rank replacements, best verified by scoring"
     transformation = Swap
     default_pool_size = None  # ranking by gradient is cheap: consider every known item
+    extra_options = ("verify",)
+
+    def __init__(self, *args, **options):
+        options.setdefault("verify", DEFAULT_VERIFY)
+        if not isinstance(options["verify"], int) or options["verify"] < 1:
+            raise ValueError(f"{self.name}: verify must be a positive integer, got {options['verify']!r}")
+        super().__init__(*args, **options)
 
     def make_search(self) -> GreedySearch:
-        return GradientSwapSearch(self.transformation(), verify=int(self.options.get("verify") or 20))
+        return GradientSwapSearch(self.transformation(), verify=self.options["verify"])
 
     @classmethod
     def unsupported_reason(cls, model) -> str | None:
