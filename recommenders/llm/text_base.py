@@ -1,0 +1,423 @@
+"""What the text recommenders share: options, rendering, the text interface, the training
+loop skeleton and persistence. CrossEncoder and TwoTower fill in the model-specific parts.
+
+Text interface (Capabilities(text_input=True, differentiable=True)):
+- ``renderer``: a benchmark.rendering.Renderer over the training catalog (the catalog rows
+  are saved with the model, so a loaded model renders without the dataset);
+  ``tokenizer``, ``model`` (the torch module), ``device``.
+- ``score_text(profile_texts, candidate_texts) -> np.ndarray``: one score per pair; a
+  like-probability for the preference task, the raw score for ranking.
+  ``score_text_logits`` gives raw scores for both tasks. ``score(profiles, candidates)``
+  renders, then calls ``score_text``. Repeated queries are served from an LRU cache that
+  training and loading clear.
+- ``embedding_forward(profiles, candidates) -> (base, forward)``: differentiable scoring from
+  input token embeddings, for FGSM/PGD and embedding-space adversarial training.
+- ``token_gradients(profile_texts, candidate_texts, targets=None) -> TokenGradients``: the
+  gradient w.r.t. every input token's embedding, with token ids, the text each token came
+  from and its character offsets, for HotFlip-style token substitution.
+- ``fine_tune_text(profile_texts, candidate_texts, labels)``: continue training on (possibly
+  adversarial) texts, for attack-augmented training.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+from abc import abstractmethod
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, ClassVar, Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from benchmark.rendering import DEFAULT_TEMPLATE, Renderer
+from recommenders.base import Capabilities, Recommender
+from recommenders.llm import text_training as tt
+from recommenders.llm.backbones import MINILM, apply_lora, is_peft_model
+
+ITEMS_FILE = "items.json"
+BACKBONE_DIR = "backbone"
+
+COMMON_DEFAULTS: dict = {
+    "backbone": MINILM,  # "minilm", "tiny-bert", a hub id or a local path
+    "backbone_config": None,  # tiny-bert only: BertConfig overrides (+ "vocab_size" of its tokenizer)
+    "template": DEFAULT_TEMPLATE,
+    "epochs": 1,
+    "lr": 3e-5,
+    "batch_size": 16,  # pairs (preference) or profiles (ranking) per step
+    "eval_batch_size": 64,
+    "max_length": 256,  # tokens; profiles longer than this lose their oldest entries
+    "warmup": 0.1,  # share of the steps (< 1) or a number of steps
+    "weight_decay": 0.01,
+    "grad_clip": 1.0,
+    "max_train_examples": None,  # a seeded random subset of train.examples (CPU budgets)
+    "max_valid_examples": None,  # None: 500 (preference) / 50 (ranking, 100 candidates each)
+    "patience": 1,  # epochs without a better valid metric before stopping
+    "negatives": 4,  # ranking: sampled negatives per profile in training
+    "device": "auto",
+    "mixed_precision": True,  # bf16 autocast on CUDA
+    "lora": False,
+    "lora_r": 8,
+    "lora_alpha": 16,
+    "lora_dropout": 0.1,
+    "lora_target_modules": None,
+    "cache_size": 200_000,  # cached query scores (and vectors, for the two-tower)
+    "progress": None,  # tqdm bars: None = only on a terminal
+}
+
+
+@dataclass
+class TokenGradients:
+    """Gradients w.r.t. input token embeddings, for HotFlip-style attacks.
+
+    Row i holds the tokens the model saw for pair i (for the two-tower: the profile
+    encoding followed by the candidate encoding). `segment` says which text a token came
+    from (0 = profile text, 1 = candidate text, -1 = special token or padding) and
+    `offsets` its character span in that text. `grads` is d objective / d embedding,
+    with objective = the summed raw score, or, given targets, the binary cross-entropy of
+    the raw scores against them (ascend it to push a prediction away from its label).
+    The first-order change of the objective from putting token v at position j is
+    (E[v] - E[input_ids[i, j]]) . grads[i, j], with E = model.get_input_embeddings().weight.
+    """
+
+    input_ids: torch.Tensor  # (n, L) long
+    attention_mask: torch.Tensor  # (n, L)
+    segment: torch.Tensor  # (n, L) long
+    offsets: torch.Tensor  # (n, L, 2) long
+    grads: torch.Tensor  # (n, L, H)
+    scores: torch.Tensor  # (n,) raw scores (logits)
+
+
+@dataclass
+class PairData:
+    """Preference training data: one labelled (profile text, candidate text) pair per unit."""
+
+    profile_texts: list[str]
+    candidate_texts: list[str]
+    labels: np.ndarray  # float 0/1
+
+    def __len__(self) -> int:
+        return len(self.profile_texts)
+
+
+@dataclass
+class GroupData:
+    """Ranking training data: a profile with its positive candidate first, then negatives."""
+
+    profile_texts: list[str]
+    candidate_groups: list[list[str]]
+
+    def __len__(self) -> int:
+        return len(self.profile_texts)
+
+
+def items_to_json(items: pd.DataFrame) -> str:
+    rows = []
+    for item_id, row in items.iterrows():
+        rec = {"item_id": str(item_id)}
+        for col, value in row.items():
+            rec[str(col)] = value if isinstance(value, (str, int, float, bool)) and not (
+                isinstance(value, float) and math.isnan(value)
+            ) else None
+        rows.append(rec)
+    return json.dumps({"columns": [str(c) for c in items.columns], "rows": rows}, ensure_ascii=False)
+
+
+def items_from_json(text: str, source: str) -> pd.DataFrame:
+    try:
+        data = json.loads(text)
+        frame = pd.DataFrame.from_records(data["rows"], columns=["item_id", *data["columns"]])
+    except (ValueError, KeyError, TypeError) as err:
+        raise ValueError(f"{source}: not a saved item catalog ({err})") from err
+    frame["item_id"] = frame["item_id"].astype(str)
+    return frame.set_index("item_id")
+
+
+class TextRecommender(Recommender):
+    capabilities: ClassVar[Capabilities] = Capabilities(text_input=True, differentiable=True)
+    DEFAULTS: ClassVar[dict] = COMMON_DEFAULTS
+    backbone_kind: ClassVar[str] = "classifier"
+
+    def __init__(self, **options):
+        unknown = sorted(set(options) - set(self.DEFAULTS))
+        if unknown:
+            raise ValueError(f"{type(self).__name__}: unknown option(s) {unknown}; known: {sorted(self.DEFAULTS)}")
+        super().__init__(**options)
+        self.opts = {**self.DEFAULTS, **options}
+        self.device = tt.resolve_device(self.opts["device"])
+        self.renderer: Renderer | None = None
+        self.tokenizer = None
+        self.model: torch.nn.Module | None = None
+        self.items: pd.DataFrame | None = None
+        self.history: list[dict] = []  # one record per training epoch
+        self._cache = tt.LRUCache(self.opts["cache_size"])
+
+    # -- the model-specific parts ------------------------------------------------
+    @abstractmethod
+    def _build(self, texts: list[str], seed: int) -> None:
+        """Set self.tokenizer and self.model (fresh backbone) for training."""
+
+    @abstractmethod
+    def _prepare_data(self, data: PairData | GroupData) -> object:
+        """Tokenise training data once; returns what _batches and _loss use."""
+
+    @abstractmethod
+    def _batches(self, prepared, rng: np.random.Generator) -> list[np.ndarray]: ...
+
+    @abstractmethod
+    def _loss(self, prepared, idx: np.ndarray) -> torch.Tensor: ...
+
+    @abstractmethod
+    def score_text_logits(self, profile_texts: Sequence[str], candidate_texts: Sequence[str]) -> np.ndarray:
+        """Raw scores (logits), one per pair."""
+
+    @abstractmethod
+    def embedding_forward_text(
+        self, profile_texts: Sequence[str], candidate_texts: Sequence[str]
+    ) -> tuple[dict[str, torch.Tensor], Callable[[dict[str, torch.Tensor]], torch.Tensor]]:
+        """embedding_forward on texts: forward returns raw scores shaped (n_pairs,)."""
+
+    @abstractmethod
+    def token_gradients(self, profile_texts, candidate_texts, targets=None) -> TokenGradients: ...
+
+    @abstractmethod
+    def _save_model(self, directory: Path) -> None: ...
+
+    @abstractmethod
+    def _load_model(self, directory: Path) -> None: ...
+
+    def _wrap_lora(self) -> None:
+        """Put LoRA adapters on the backbone (subclasses know where the backbone is)."""
+
+    def invalidate_cache(self) -> None:
+        """Forget cached scores (and vectors); called whenever the weights change."""
+        self._cache.clear()
+
+    # -- rendering and the text interface -------------------------------------------
+    def _require_fitted(self) -> None:
+        if self.model is None or self.renderer is None:
+            raise RuntimeError(f"{type(self).__name__}: fit or load the model before scoring")
+
+    def render_pairs(self, profiles, candidates) -> tuple[list[str], list[str]]:
+        """Flattened (profile_text, candidate_text) pairs, row-major over profiles x candidates."""
+        self._require_fitted()
+        p_texts: list[str] = []
+        c_texts: list[str] = []
+        for profile, cands in zip(profiles, candidates):
+            if not len(cands):
+                continue
+            first = self.renderer.render(profile, cands[0])
+            p_texts.extend([first.profile_text] * len(cands))
+            c_texts.append(first.candidate_text)
+            c_texts.extend(self.renderer.candidate_text(c) for c in cands[1:])
+        return p_texts, c_texts
+
+    @staticmethod
+    def _width(profiles, candidates) -> int:
+        if len(profiles) != len(candidates):
+            raise ValueError(f"{len(profiles)} profiles but {len(candidates)} candidate lists")
+        widths = {len(c) for c in candidates}
+        if len(widths) > 1:
+            raise ValueError(f"every profile needs the same number of candidates; got {sorted(widths)}")
+        return widths.pop() if widths else 0
+
+    def score(self, profiles, candidates) -> np.ndarray:
+        width = self._width(profiles, candidates)
+        p_texts, c_texts = self.render_pairs(profiles, candidates)
+        return self.score_text(p_texts, c_texts).reshape(len(profiles), width)
+
+    def score_text(self, profile_texts: Sequence[str], candidate_texts: Sequence[str]) -> np.ndarray:
+        """One score per pair: a like-probability (preference) or the raw score (ranking)."""
+        logits = self.score_text_logits(profile_texts, candidate_texts)
+        if self.task == "preference":
+            return 1.0 / (1.0 + np.exp(-logits))
+        return logits
+
+    def embedding_forward(self, profiles, candidates):
+        """(base, forward): base holds detached clones of the input token embeddings of the
+        rendered pairs; forward(perturbed) -> raw scores (logits) shaped (n, c), differentiable
+        w.r.t. the tensors in `perturbed` (same keys and shapes as base). Puts the model in eval
+        mode (no dropout); set model.train() afterwards for adversarial training."""
+        n, width = len(profiles), self._width(profiles, candidates)
+        base, forward = self.embedding_forward_text(*self.render_pairs(profiles, candidates))
+        return base, lambda perturbed: forward(perturbed).view(n, width)
+
+    def _check_pairs(self, profile_texts, candidate_texts) -> None:
+        self._require_fitted()
+        if len(profile_texts) != len(candidate_texts):
+            raise ValueError(f"{len(profile_texts)} profile texts but {len(candidate_texts)} candidate texts")
+
+    # -- training ---------------------------------------------------------------------
+    def _catalog(self, train) -> pd.DataFrame:
+        """The catalog rows any split can ask about: every item in the timeline."""
+        items = train.dataset.items
+        wanted = pd.Index(sorted(train.timeline["item_id"].unique()))
+        return items.loc[items.index.intersection(wanted)].sort_index()
+
+    def _training_data(self, examples, seed: int) -> PairData | GroupData:
+        if self.task == "preference":
+            pairs = [self.renderer.render(e.profile, e.candidates[0]) for e in examples]
+            return PairData(
+                [r.profile_text for r in pairs],
+                [r.candidate_text for r in pairs],
+                np.array([e.label for e in examples], dtype=np.float32),
+            )
+        rng = np.random.default_rng([seed, 31337])
+        n_neg = int(self.opts["negatives"])
+        profiles, groups = [], []
+        for e in examples:
+            positive = e.candidates[e.label]
+            others = [c for i, c in enumerate(e.candidates) if i != e.label]
+            chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)]
+            profiles.append(self.renderer.render(e.profile, positive).profile_text)
+            groups.append([self.renderer.candidate_text(c) for c in [positive, *chosen]])
+        return GroupData(profiles, groups)
+
+    def fit(self, train, valid=None, seed: int = 0) -> "TextRecommender":
+        if train.task not in self.capabilities.tasks:
+            raise ValueError(f"{type(self).__name__} does not support task {train.task!r}")
+        self.task = train.task
+        self.items = self._catalog(train)
+        self.renderer = Renderer(self.items, self.opts["template"])
+        keep = tt.seeded_subset(len(train.examples), self.opts["max_train_examples"], seed)
+        examples = [train.examples[i] for i in keep]
+        if not examples:
+            raise ValueError(f"{type(self).__name__}.fit: the {train.split!r} split of task {train.task!r} has no examples")
+        data = self._training_data(examples, seed)
+        tokenizer_texts = list(dict.fromkeys(data.profile_texts))
+        tokenizer_texts += [self.renderer.candidate_text(i) for i in self.items.index]
+        self._build(tokenizer_texts, seed)
+        self.model.to(self.device)
+        self.history = []
+        valid_examples = None
+        if valid is not None and valid.examples and int(self.opts["epochs"]) > 1:
+            limit = self.opts["max_valid_examples"] or (500 if self.task == "preference" else 50)
+            valid_examples = [valid.examples[i] for i in tt.seeded_subset(len(valid.examples), limit, seed, salt=7)]
+        self._train(data, int(self.opts["epochs"]), seed, valid_examples)
+        return self
+
+    def fine_tune_text(self, profile_texts, candidate_texts, labels, epochs: int = 1, seed: int = 0, lr=None):
+        """Continue training from the current weights on texts (e.g. adversarial examples with
+        their true labels). Preference: candidate_texts is one text per profile and labels are
+        0/1. Ranking: candidate_texts holds one list per profile and labels the index of the
+        positive in it (the rest are negatives). Returns the per-epoch training log."""
+        self._check_pairs(profile_texts, candidate_texts)
+        if self.task == "preference":
+            data: PairData | GroupData = PairData(
+                list(profile_texts), list(candidate_texts), np.asarray(labels, dtype=np.float32)
+            )
+        else:
+            groups = []
+            for cands, pos in zip(candidate_texts, labels):
+                cands = list(cands)
+                groups.append([cands[pos], *cands[:pos], *cands[pos + 1 :]])
+            data = GroupData(list(profile_texts), groups)
+        start = len(self.history)
+        self._train(data, epochs, seed, None, lr=lr)
+        return self.history[start:]
+
+    def _train(self, data, epochs: int, seed: int, valid_examples, lr=None) -> None:
+        if self.opts["lora"] and not self._has_lora():
+            self._wrap_lora()
+            self.model.to(self.device)
+        prepared = self._prepare_data(data)
+        rng = np.random.default_rng([seed, 2718])
+        torch.manual_seed(seed)
+        steps = len(self._batches(prepared, np.random.default_rng(0)))
+        optimizer = tt.make_optimizer(self.model.named_parameters(), lr or self.opts["lr"], self.opts["weight_decay"])
+        scheduler = tt.make_scheduler(optimizer, steps * epochs, self.opts["warmup"])
+        best = None  # (metric, epoch, weights)
+        stale = 0
+        for epoch in range(1, epochs + 1):
+            self.model.train()
+            total, count = 0.0, 0
+            batches = self._batches(prepared, rng)
+            bar = tqdm(batches, desc=f"{self.name} epoch {epoch}/{epochs}", disable=self._no_progress(), leave=False)
+            for idx in bar:
+                with tt.autocast(self.device, self.opts["mixed_precision"]):
+                    loss = self._loss(prepared, idx)
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if self.opts["grad_clip"]:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.opts["grad_clip"])
+                optimizer.step()
+                scheduler.step()
+                total += float(loss.detach()) * len(idx)
+                count += len(idx)
+                bar.set_postfix(loss=f"{total / count:.4f}")
+            self.model.eval()
+            self.invalidate_cache()
+            record = {"epoch": len(self.history) + 1, "train_loss": total / max(count, 1), "units": count}
+            self.history.append(record)
+            if valid_examples:
+                metric_name, metric = self._validate(valid_examples)
+                record[f"valid_{metric_name}"] = metric
+                if best is None or metric > best[0]:
+                    best, stale = (metric, record["epoch"], tt.snapshot(self.model)), 0
+                else:
+                    stale += 1
+                    if stale >= int(self.opts["patience"]):
+                        break
+        if best is not None and best[1] != self.history[-1]["epoch"]:
+            self.model.load_state_dict(best[2])
+        if best is not None:
+            self.history[-1]["best_epoch"] = best[1]
+        self.model.eval()
+        # Forget what validation cached, so a fitted model's scores do not depend on it.
+        self.invalidate_cache()
+
+    def _has_lora(self) -> bool:
+        return is_peft_model(self.model) or any(is_peft_model(m) for m in self.model.children())
+
+    def _lora(self, model, kind: str):
+        o = self.opts
+        return apply_lora(model, kind, o["lora_r"], o["lora_alpha"], o["lora_dropout"], o["lora_target_modules"])
+
+    def _no_progress(self):
+        p = self.opts["progress"]
+        return None if p is None else not p
+
+    def _validate(self, examples) -> tuple[str, float]:
+        rows = self.score_examples(examples, batch_size=64)
+        if self.task == "preference":
+            return "auc", tt.auc([e.label for e in examples], [r[0] for r in rows])
+        return "mrr", tt.mean_reciprocal_rank(rows, [e.label for e in examples])
+
+    # -- inference helpers --------------------------------------------------------------
+    @contextlib.contextmanager
+    def _inference(self):
+        """Context for scoring: no autograd, eval mode, bf16 autocast on CUDA."""
+        self.model.eval()
+        with torch.inference_mode(), tt.autocast(self.device, self.opts["mixed_precision"]):
+            yield
+
+    # -- persistence ------------------------------------------------------------------
+    def config(self) -> dict:
+        return {**super().config(), "history": self.history}
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TextRecommender":
+        model = super().from_config(config)
+        model.history = list(config.get("history", []))
+        return model
+
+    def save_state(self, directory: Path) -> None:
+        self._require_fitted()
+        (directory / ITEMS_FILE).write_text(items_to_json(self.items), encoding="utf-8")
+        self._save_model(directory)
+
+    def load_state(self, directory: Path) -> None:
+        path = directory / ITEMS_FILE
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: missing (the item catalog the model renders with)")
+        self.items = items_from_json(path.read_text(encoding="utf-8"), str(path))
+        self.renderer = Renderer(self.items, self.opts["template"])
+        self._load_model(directory)
+        self.model.to(self.device)
+        self.model.eval()
+        self.invalidate_cache()
+

@@ -1,0 +1,187 @@
+"""Shared machinery of the text recommenders: devices, mixed precision, length-aware
+batching with dynamic padding, the query cache, optimisation and validation metrics.
+
+Speed notes (DESIGN, "Performance facts"): the forward passes are the cost, so we never
+pad to the tokenizer's model_max_length (padding ~100-token profiles to 512 costs ~4.7x);
+every batch is padded only to its own longest sequence, and inference sorts pairs by
+token length so that batches hold sequences of similar length.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import math
+from collections import OrderedDict
+from typing import Hashable, Iterable, Sequence
+
+import numpy as np
+import torch
+
+# -- devices and precision ---------------------------------------------------
+
+
+def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
+    """"auto" -> the first CUDA GPU when there is one, else the CPU; anything else as torch reads it."""
+    if spec is None or spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(spec)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {spec!r} asked for, but torch sees no CUDA GPU (use device='auto' or 'cpu')")
+    return device
+
+
+def autocast(device: torch.device, enabled: bool = True):
+    """bf16 autocast on CUDA GPUs that support it; a no-op elsewhere (bf16 on these CPUs is slower)."""
+    if enabled and device.type == "cuda" and torch.cuda.is_bf16_supported():
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+# -- the query cache -----------------------------------------------------------
+
+
+class LRUCache:
+    """A bounded least-recently-used map. Attacks query the same text many times."""
+
+    def __init__(self, maxsize: int = 100_000):
+        self.maxsize = int(maxsize)
+        self._data: OrderedDict = OrderedDict()
+        self.hits = 0
+        self.misses = 0
+
+    def get(self, key: Hashable, default=None):
+        if key in self._data:
+            self._data.move_to_end(key)
+            self.hits += 1
+            return self._data[key]
+        self.misses += 1
+        return default
+
+    def put(self, key: Hashable, value) -> None:
+        if self.maxsize <= 0:
+            return
+        self._data[key] = value
+        self._data.move_to_end(key)
+        while len(self._data) > self.maxsize:
+            self._data.popitem(last=False)
+
+    def __contains__(self, key: Hashable) -> bool:
+        return key in self._data
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+    def clear(self) -> None:
+        self._data.clear()
+        self.hits = self.misses = 0
+
+
+# -- tokenisation and batching ------------------------------------------------
+
+
+def prepare_tokenizer(tokenizer):
+    """Truncate from the left: the profile lists history oldest first, so when a profile is
+    too long we drop its oldest entries and keep the most recent ones and the candidate."""
+    tokenizer.truncation_side = "left"
+    return tokenizer
+
+
+def encode(tokenizer, texts: Sequence[str], pair_texts: Sequence[str] | None, max_length: int) -> dict[str, list]:
+    """Token ids without padding (lists of lists), truncated to max_length."""
+    kwargs = dict(truncation=True, max_length=max_length, padding=False, return_attention_mask=False)
+    if pair_texts is None:
+        return tokenizer(list(texts), **kwargs)
+    return tokenizer(list(texts), list(pair_texts), **kwargs)
+
+
+def pad_batch(encoded: dict[str, list], indices: Sequence[int], pad_id: int, device: torch.device) -> dict[str, torch.Tensor]:
+    """Tensors for the chosen rows, padded to the longest of them (dynamic padding)."""
+    ids = [encoded["input_ids"][i] for i in indices]
+    width = max(len(x) for x in ids)
+    input_ids = torch.full((len(ids), width), pad_id, dtype=torch.long)
+    attention = torch.zeros((len(ids), width), dtype=torch.long)
+    types = torch.zeros((len(ids), width), dtype=torch.long) if "token_type_ids" in encoded else None
+    for row, (i, seq) in enumerate(zip(indices, ids)):
+        input_ids[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+        attention[row, : len(seq)] = 1
+        if types is not None:
+            types[row, : len(seq)] = torch.tensor(encoded["token_type_ids"][i], dtype=torch.long)
+    batch = {"input_ids": input_ids, "attention_mask": attention}
+    if types is not None:
+        batch["token_type_ids"] = types
+    return {k: v.to(device) for k, v in batch.items()}
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]:
+    """Inference batches of similar length (longest first, so a memory problem shows at once)."""
+    order = np.argsort(-np.asarray(lengths), kind="stable")
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def length_grouped_batches(
+    lengths: Sequence[int], batch_size: int, rng: np.random.Generator, chunk_batches: int = 50
+) -> list[np.ndarray]:
+    """Training batches: shuffle, sort by length within chunks of `chunk_batches` batches
+    (less padding), then shuffle the batch order (batches stay random)."""
+    order = rng.permutation(len(lengths))
+    lengths = np.asarray(lengths)
+    batches: list[np.ndarray] = []
+    step = batch_size * chunk_batches
+    for start in range(0, len(order), step):
+        chunk = order[start : start + step]
+        chunk = chunk[np.argsort(-lengths[chunk], kind="stable")]
+        batches.extend(chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size))
+    rng.shuffle(batches)
+    return batches
+
+
+# -- optimisation ---------------------------------------------------------------
+
+
+def make_optimizer(params: Iterable[tuple[str, torch.nn.Parameter]], lr: float, weight_decay: float):
+    """AdamW; no weight decay on biases and LayerNorm weights (the usual BERT recipe)."""
+    decay, no_decay = [], []
+    for name, p in params:
+        if not p.requires_grad:
+            continue
+        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
+    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+
+
+def make_scheduler(optimizer, total_steps: int, warmup: float):
+    """Linear warmup then linear decay. warmup < 1 is a share of the steps, >= 1 a step count."""
+    from transformers import get_linear_schedule_with_warmup
+
+    warmup_steps = int(round(warmup * total_steps)) if warmup < 1 else int(warmup)
+    return get_linear_schedule_with_warmup(optimizer, warmup_steps, max(total_steps, 1))
+
+
+def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """A CPU copy of the trainable state, for best-epoch selection."""
+    return {k: v.detach().to("cpu", copy=True) for k, v in module.state_dict().items()}
+
+
+def seeded_subset(n: int, k: int | None, seed: int, salt: int = 104729) -> np.ndarray:
+    """Indices of a seeded random subset of size k (all of them, in order, when k is None or >= n)."""
+    if k is None or k >= n:
+        return np.arange(n)
+    return np.sort(np.random.default_rng([seed, salt]).choice(n, size=int(k), replace=False))
+
+
+# -- validation metrics (for best-epoch selection only; reported metrics live in benchmark/) --
+
+
+def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
+    from sklearn.metrics import roc_auc_score
+
+    labels = np.asarray(labels)
+    if labels.min() == labels.max():
+        return math.nan
+    return float(roc_auc_score(labels, np.asarray(scores)))
+
+
+def mean_reciprocal_rank(rows: Sequence[np.ndarray], positives: Sequence[int]) -> float:
+    """Ties are counted against the positive (a model that scores everything equal earns nothing)."""
+    rr = [1.0 / (1 + int(np.sum(np.delete(s, p) >= s[p]))) for s, p in zip(rows, positives)]
+    return float(np.mean(rr)) if rr else math.nan

