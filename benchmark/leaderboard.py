@@ -588,7 +588,9 @@ def _caption(t: Table, esc) -> str:
             + f"; {esc('/'.join(map(str, p['clean_examples'])))} clean test examples, "
             f"{esc('/'.join(map(str, p['attacked_examples'])))} attacked per attack. "
             f"Robust metric: {esc(METRIC_NAMES.get(t.metric, t.metric))} after attack ({attacks}). "
-            f"Mean ± std over seeds {esc(', '.join(map(str, p['seeds'])))}; mean robust over {common}; rank by mean robust. "
+            + (f"Mean ± std over seeds {esc(', '.join(map(str, p['seeds'])))}" if len(p["seeds"]) > 1
+               else f"One seed ({esc(', '.join(map(str, p['seeds'])))}): no std")
+            + f"; mean robust over {common}; rank by mean robust. "
             f"{DAGGER}: differs from the same model without defense (Holm-corrected p < 0.05; exact McNemar for 0/1 "
             f"metrics, Wilcoxon signed-rank for NDCG).")
 
