@@ -231,10 +231,13 @@ def test_token_gradients_map_tokens_to_text(cls, fitted, splits):
     p_texts, c_texts = model.render_pairs(profiles, candidates)
     result = model.token_gradients(p_texts, c_texts, targets=[1, 0])
     n, length = result.input_ids.shape
-    assert n == 2 and result.grads.shape == (2, length, model.model.config.hidden_size if cls is CrossEncoder else model.model.encoder.config.hidden_size)
+    assert n == 2 and result.grads.shape[:2] == (2, length)
     assert result.segment.shape == (2, length) and set(result.segment.unique().tolist()) == {-1, 0, 1}
     assert result.grads[result.segment >= 0].abs().sum() > 0
     np.testing.assert_allclose(result.scores.numpy(), model.score_text_logits(p_texts, c_texts), rtol=1e-4, atol=1e-4)
+    # HotFlip's first-order gain uses the model's embedding table E.
+    table = model.model.get_input_embeddings().weight
+    assert table.shape == (len(model.tokenizer), result.grads.shape[-1])
     checked = 0
     for row in range(n):
         for j in range(length):

@@ -256,7 +256,3 @@ def plain_model(model):
 
     return copy.deepcopy(model).merge_and_unload()
 
-
-def input_embeddings(model) -> torch.nn.Embedding:
-    """The word-embedding table (through a LoRA wrapper too)."""
-    return model.get_input_embeddings()

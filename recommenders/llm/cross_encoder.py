@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from recommenders.llm import text_training as tt
-from recommenders.llm.backbones import build_backbone, input_embeddings, load_pretrained, plain_model
+from recommenders.llm.backbones import build_backbone, load_pretrained, plain_model
 from recommenders.llm.text_base import BACKBONE_DIR, GroupData, PairData, TextRecommender, TokenGradients
 
 
@@ -139,7 +139,7 @@ class CrossEncoder(TextRecommender):
         batch = tt.pad_batch(enc, range(len(profile_texts)), self.tokenizer.pad_token_id, self.device)
         self.model.eval()
         with torch.no_grad():
-            tokens = input_embeddings(self.model)(batch.pop("input_ids")).detach().clone()
+            tokens = self.model.get_input_embeddings()(batch.pop("input_ids")).detach().clone()
 
         def forward(perturbed: dict[str, torch.Tensor]) -> torch.Tensor:
             return self.model(inputs_embeds=perturbed["tokens"], **batch).logits.squeeze(-1).float()
@@ -167,7 +167,7 @@ class CrossEncoder(TextRecommender):
         input_ids = batch.pop("input_ids")
         self.model.eval()
         with torch.enable_grad():
-            embeds = input_embeddings(self.model)(input_ids).detach().requires_grad_(True)
+            embeds = self.model.get_input_embeddings()(input_ids).detach().requires_grad_(True)
             logits = self.model(inputs_embeds=embeds, **batch).logits.squeeze(-1).float()
             (grads,) = torch.autograd.grad(gradient_objective(logits, targets), embeds)
         return TokenGradients(

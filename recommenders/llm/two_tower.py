@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
 from recommenders.llm import text_training as tt
-from recommenders.llm.backbones import build_backbone, input_embeddings, load_pretrained, plain_model
+from recommenders.llm.backbones import build_backbone, load_pretrained, plain_model
 from recommenders.llm.cross_encoder import ensure_pad_token, gradient_objective
 from recommenders.llm.text_base import (
     BACKBONE_DIR,
@@ -51,6 +51,10 @@ class TwoTowerModule(torch.nn.Module):
         self.item_bias = torch.nn.Linear(hidden, 1, bias=False)
         torch.nn.init.zeros_(self.profile_bias.weight)
         torch.nn.init.zeros_(self.item_bias.weight)
+
+    def get_input_embeddings(self) -> torch.nn.Module:
+        """The shared word-embedding table (the E of TokenGradients), as on Hugging Face models."""
+        return self.encoder.get_input_embeddings()
 
     def embed(self, attention_mask: torch.Tensor, **inputs) -> torch.Tensor:
         """Mean-pooled, L2-normalised text vectors (inputs: input_ids or inputs_embeds, ...)."""
@@ -206,7 +210,7 @@ class TwoTower(TextRecommender):
         p_batch = self._pad(self._encode_texts(profile_texts, item=False), range(n))
         i_batch = self._pad(self._encode_texts(candidate_texts, item=True), range(n))
         self.model.eval()
-        embed = input_embeddings(self.model.encoder)
+        embed = self.model.get_input_embeddings()
         with torch.no_grad():
             base = {
                 "profile_tokens": embed(p_batch.pop("input_ids")).detach().clone(),
@@ -240,7 +244,7 @@ class TwoTower(TextRecommender):
             offsets = enc.pop("offset_mapping")
             parts.append((enc, segment, offsets))
         self.model.eval()
-        embed = input_embeddings(self.model.encoder)
+        embed = self.model.get_input_embeddings()
         with torch.enable_grad():
             tensors, vectors = [], []
             for enc, _, _ in parts:
