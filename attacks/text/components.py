@@ -104,7 +104,10 @@ class TokenGradientSwap(WordSwap):
         self._candidate_words = [vocab[i] for i in ok]
 
     def _embeddings(self) -> torch.Tensor:
-        return self.model_wrapper.model.get_input_embeddings().weight.detach().float().cpu()
+        module = self.model_wrapper.model
+        # a HF model, or a module around one (the two-tower keeps its encoder in .encoder)
+        getter = getattr(module, "get_input_embeddings", None) or module.encoder.get_input_embeddings
+        return getter().weight.detach().float().cpu()
 
     def _get_transformations(self, current_text, indices_to_modify):
         indices = sorted(indices_to_modify)

@@ -174,23 +174,24 @@ def _bert_attack(wrapper, opts) -> RecipeParts:
 def _a2t(wrapper, opts) -> RecipeParts:
     pos, p_note = resources.part_of_speech(allow_verb_noun_swap=False)
     sbert, s_note = resources.sbert("stsb-distilbert-base", threshold=0.9, metric="cosine")
+    notes = [n for n in (p_note, s_note) if n]
     constraints = [
         RepeatModification(),
         StopwordModification(),
         InputColumnModification(["premise", "hypothesis"], {"premise"}),
-        pos,
         MaxModificationRate(max_rate=0.1, min_threshold=4),
-        sbert,
     ]
-    notes = [n for n in (p_note, s_note) if n]
     if opts["mlm"]:
         transformation = _masked_lm(opts, "bae", max_candidates=20, min_confidence=0.0, batch_size=16)
         notes = _mlm_note(opts) + notes
     else:
         embedding, e_note = resources.word_embedding(opts["word_embedding"])
         transformation = WordSwapEmbedding(max_candidates=20, embedding=embedding)
+        # The recipe lists this last; constraints are filters, so running the cheap one
+        # before the sentence encoder accepts the same texts and encodes far fewer.
         constraints.append(WordEmbeddingDistance(embedding=embedding, min_cos_sim=0.8))
         notes = [n for n in (e_note,) if n] + notes
+    constraints += [pos, sbert]
     max_words = int(getattr(wrapper.recommender, "opts", {}).get("max_length") or 512)
     search = GreedyWordSwapWIR(wir_method="gradient", truncate_words_to=max_words)
     return RecipeParts("a2t", transformation, constraints, search, goal_kwargs={"model_batch_size": 32}, notes=notes)
