@@ -49,6 +49,10 @@ class CrossEncoder(TextRecommender):
         tt.prepare_tokenizer(self.tokenizer)
         ensure_pad_token(self.tokenizer, self.model)
 
+    def _is_head_parameter(self, name: str) -> bool:
+        # The new classification head ("classifier" on BERT-style models, "score" on decoder-only).
+        return any(part in ("classifier", "score") for part in name.split("."))
+
     def _wrap_lora(self) -> None:
         self.model = self._lora(self.model, "classifier")
 

@@ -53,6 +53,7 @@ COMMON_DEFAULTS: dict = {
     "max_length": 256,  # tokens; profiles longer than this lose their oldest entries
     "warmup": 0.1,  # share of the steps (< 1) or a number of steps
     "weight_decay": 0.01,
+    "head_lr": None,  # learning rate of the freshly initialised scoring head (None: lr)
     "grad_clip": 1.0,
     "max_train_examples": None,  # a seeded random subset of train.examples (CPU budgets)
     "max_valid_examples": None,  # None: 500 (preference) / 50 (ranking, 100 candidates each)
@@ -193,6 +194,10 @@ class TextRecommender(Recommender):
     def _wrap_lora(self) -> None:
         """Put LoRA adapters on the backbone (subclasses know where the backbone is)."""
 
+    def _is_head_parameter(self, name: str) -> bool:
+        """Parameters of a small scoring head (trained at head_lr where the model has one)."""
+        return False
+
     def invalidate_cache(self) -> None:
         """Forget cached scores (and vectors); called whenever the weights change."""
         self._cache.clear()
@@ -328,7 +333,10 @@ class TextRecommender(Recommender):
         rng = np.random.default_rng([seed, 2718])
         torch.manual_seed(seed)
         steps = len(self._batches(prepared, np.random.default_rng(0)))
-        optimizer = tt.make_optimizer(self.model.named_parameters(), lr or self.opts["lr"], self.opts["weight_decay"])
+        optimizer = tt.make_optimizer(
+            self.model.named_parameters(), lr or self.opts["lr"], self.opts["weight_decay"],
+            head_lr=self.opts.get("head_lr"), is_head=self._is_head_parameter,
+        )  # fmt: skip
         scheduler = tt.make_scheduler(optimizer, steps * epochs, self.opts["warmup"])
         best = None  # (metric, epoch, weights)
         stale = 0

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import math
 from collections import OrderedDict
-from typing import Hashable, Iterable, Sequence
+from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -138,15 +138,29 @@ def length_grouped_batches(
 # -- optimisation ---------------------------------------------------------------
 
 
-def make_optimizer(params: Iterable[tuple[str, torch.nn.Parameter]], lr: float, weight_decay: float):
-    """AdamW; no weight decay on biases and LayerNorm weights (the usual BERT recipe)."""
-    decay, no_decay = [], []
+def make_optimizer(
+    params: Iterable[tuple[str, torch.nn.Parameter]],
+    lr: float,
+    weight_decay: float,
+    head_lr: float | None = None,
+    is_head: Callable[[str], bool] | None = None,
+):
+    """AdamW; no weight decay on biases and LayerNorm weights (the usual BERT recipe).
+    Parameters for which is_head(name) holds (small freshly initialised heads) train at head_lr."""
+    groups: dict[tuple[bool, bool], list] = {}
     for name, p in params:
         if not p.requires_grad:
             continue
-        (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
-    return torch.optim.AdamW([g for g in groups if g["params"]], lr=lr)
+        head = bool(head_lr and is_head and is_head(name))
+        no_decay = p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
+        groups.setdefault((head, no_decay), []).append(p)
+    return torch.optim.AdamW(
+        [
+            {"params": ps, "lr": head_lr if head else lr, "weight_decay": 0.0 if no_decay else weight_decay}
+            for (head, no_decay), ps in groups.items()
+        ],
+        lr=lr,
+    )
 
 
 def make_scheduler(optimizer, total_steps: int, warmup: float):

@@ -84,7 +84,13 @@ class TwoTowerModule(torch.nn.Module):
 class TwoTower(TextRecommender):
     name: ClassVar[str] = "two-tower"
     backbone_kind: ClassVar[str] = "encoder"
-    DEFAULTS: ClassVar[dict] = {**COMMON_DEFAULTS, "lr": 5e-5, "temperature": 0.05, "item_max_length": 64}
+    DEFAULTS: ClassVar[dict] = {
+        **COMMON_DEFAULTS,
+        "lr": 5e-5,
+        "head_lr": 1e-3,  # the scale/bias heads start from scratch: at the encoder's lr they barely move
+        "temperature": 0.05,
+        "item_max_length": 64,
+    }
 
     def __init__(self, **options):
         super().__init__(**options)
@@ -105,6 +111,9 @@ class TwoTower(TextRecommender):
         tt.prepare_tokenizer(self.tokenizer)
         ensure_pad_token(self.tokenizer, encoder)
         self.model = TwoTowerModule(encoder, self.opts["temperature"])
+
+    def _is_head_parameter(self, name: str) -> bool:
+        return not name.startswith("encoder.")
 
     def _wrap_lora(self) -> None:
         self.model.encoder = self._lora(self.model.encoder, "encoder")
