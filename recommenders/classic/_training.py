@@ -1,0 +1,271 @@
+"""Shared machinery of the torch-trained classic recommenders (BPR-MF, SASRec).
+
+A subclass supplies the network and four pieces; this base class does the rest
+(device, seeding, the epoch loop with early stopping, scoring, the differentiable
+hooks for gradient attacks, safetensors persistence):
+
+- ``_build_net()``: the ``nn.Module`` (after ``self.vocab``/``self.max_len`` are set);
+- ``_prepare(train)``: the training data as arrays, once per fit;
+- ``_batches(data, rng, gen)``: the batches of one epoch (dicts of tensors on the device);
+- ``_loss(batch, tables=None)``: the training loss of a batch. ``tables`` overrides the
+  embedding tables named by ``_embedding_params()`` (same keys), so an adversarial
+  training defense (APR) can add a perturbation to them and reuse the same loss;
+- ``_raw_scores(items, buckets, candidates, tables=None)``: (n, c) logits (preference) or
+  real scores (ranking) for encoded profiles and candidates.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from typing import Callable, ClassVar, Iterator, Sequence
+
+import numpy as np
+import torch
+from safetensors.torch import load_file, save_file
+from tqdm.auto import tqdm
+
+from benchmark import metrics
+from benchmark.profiles import Profile
+from recommenders.base import Recommender
+from recommenders.classic._options import check_options, check_task
+from recommenders.classic._vocab import ItemVocab
+
+STATE_FILE = "model.safetensors"
+VALID_METRIC = {"preference": "auc", "ranking": "ndcg@10"}
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={name!r} was asked for but CUDA is not available here (use device='auto' or 'cpu')")
+    return device
+
+
+def valid_metric(task: str, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
+    """Early-stopping metric: AUC (preference) or NDCG@k of the positive (ranking),
+    computed with the benchmark's own metrics (ties count against the positive)."""
+    if task == "preference":
+        return metrics.auc(labels, np.ravel(scores))
+    return float(metrics.ndcg_at_k(metrics.positive_ranks(scores, labels), k).mean())
+
+
+class TorchRecommender(Recommender):
+    """Base for torch-trained ID models with profile fold-in (see module docstring)."""
+
+    DEFAULTS: ClassVar[dict] = {}
+    # Values for options left at None, by task (training settings that differ by task).
+    TASK_DEFAULTS: ClassVar[dict[str, dict]] = {"preference": {}, "ranking": {}}
+    TASKS: ClassVar[tuple[str, ...]] = ("preference", "ranking")
+
+    def __init__(self, **options):
+        super().__init__(**check_options(type(self).__name__, self.DEFAULTS, options))
+        self.vocab: ItemVocab | None = None
+        self.max_len: int | None = None
+        self.net: torch.nn.Module | None = None
+        self.training_log: dict = {}
+
+    # -- hooks the subclasses implement ---------------------------------------------
+    def _build_net(self) -> torch.nn.Module:
+        raise NotImplementedError
+
+    def _vocab_items(self, train) -> set[str]:
+        """Items the model learns embeddings for (default: those in the training interactions)."""
+        return set(train.train_interactions["item_id"].astype(str))
+
+    def _prepare(self, train) -> dict:
+        raise NotImplementedError
+
+    def _batches(self, data: dict, rng: np.random.Generator, gen: torch.Generator) -> Iterator[dict]:
+        raise NotImplementedError
+
+    def _loss(self, batch: dict, tables: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _embedding_params(self) -> dict[str, torch.nn.Parameter]:
+        raise NotImplementedError
+
+    def _raw_scores(self, items, buckets, candidates, tables: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        raise NotImplementedError
+
+    # -- training ---------------------------------------------------------------------
+    def setting(self, name: str):
+        """An option's value; None falls back to the task's default (TASK_DEFAULTS)."""
+        value = self.options.get(name)
+        if value is None:
+            value = self.TASK_DEFAULTS.get(self.task or "", {}).get(name)
+        return value
+
+    @property
+    def device(self) -> torch.device:
+        return resolve_device(self.options.get("device", "auto"))
+
+    def _tables(self, tables: dict[str, torch.Tensor] | None) -> dict[str, torch.Tensor]:
+        """The embedding tables to compute with: the parameters, overridden by `tables`."""
+        merged: dict[str, torch.Tensor] = dict(self._embedding_params())
+        if tables:
+            unknown = sorted(set(tables) - set(merged))
+            if unknown:
+                raise KeyError(f"unknown embedding table(s) {unknown}; this model has {sorted(merged)}")
+            merged.update(tables)
+        return merged
+
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        # fused: one kernel for all parameters (matters when an epoch is a few ms of math)
+        return torch.optim.Adam(self.net.parameters(), lr=float(self.setting("lr")),
+                                weight_decay=float(self.setting("weight_decay") or 0.0), fused=True)
+
+    def fit(self, train, valid=None, seed: int = 0) -> "TorchRecommender":
+        check_task(type(self).__name__, train.task, self.TASKS)
+        if valid is not None and valid.task != train.task:
+            raise ValueError(f"valid split is for task {valid.task!r}, train split for {train.task!r}")
+        self.task = train.task
+        self.max_len = int(self.options.get("max_len") or train.history_len)
+        self.vocab = ItemVocab(self._vocab_items(train))
+        if len(self.vocab) == 0:
+            raise ValueError(f"{type(self).__name__}: the training split has no items to learn from")
+        torch.manual_seed(seed)
+        rng = np.random.default_rng(seed)
+        device = self.device
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        self.net = self._build_net().to(device)
+        data = self._prepare(train)
+        optimizer = self._make_optimizer()
+
+        epochs = int(self.setting("epochs"))
+        patience = int(self.setting("patience") or 0)
+        metric_name = VALID_METRIC[self.task]
+        best = (-np.inf, 0, None)  # (metric, epoch, state)
+        log: list[dict] = []
+        start = time.perf_counter()
+        train_seconds = 0.0  # training-loop time only (validation excluded)
+        bar = tqdm(range(1, epochs + 1), desc=f"{type(self).__name__} {self.task}", unit="epoch",
+                   disable=self.options.get("progress") is False or None)
+        for epoch in bar:
+            self.net.train()
+            tick = time.perf_counter()
+            total, n = torch.zeros((), device=device), 0
+            for batch in self._batches(data, rng, gen):
+                optimizer.zero_grad(set_to_none=True)
+                loss = self._loss(batch)
+                loss.backward()
+                optimizer.step()
+                total += loss.detach()  # no per-step device sync
+                n += 1
+            train_seconds += time.perf_counter() - tick
+            entry = {"epoch": epoch, "loss": float(total) / max(n, 1), "seconds": round(train_seconds, 4)}
+            if valid is not None and valid.examples:
+                value = self._evaluate(valid)
+                entry[metric_name] = value
+                if value > best[0]:
+                    best = (value, epoch, copy.deepcopy(self.net.state_dict()))
+            log.append(entry)
+            bar.set_postfix({k: round(v, 4) for k, v in entry.items() if k not in ("epoch", "seconds")})
+            if valid is not None and patience and best[2] is not None and epoch - best[1] >= patience:
+                break
+        if best[2] is not None:
+            self.net.load_state_dict(best[2])
+        self.net.zero_grad(set_to_none=True)  # no stale .grad for gradient attacks to trip on
+        self.net.eval()
+        self.training_log = {
+            "seconds": round(time.perf_counter() - start, 3),  # the whole fit, validation included
+            "train_seconds": round(train_seconds, 3),
+            "epochs_run": len(log),
+            "best_epoch": best[1] if best[2] is not None else len(log),
+            "valid_metric": metric_name if best[2] is not None else None,
+            "best_valid": None if best[2] is None else float(best[0]),
+            "seed": seed,
+            "epochs": log,
+        }
+        return self
+
+    def _evaluate(self, task_data, batch_size: int = 1024) -> float:
+        examples = task_data.examples
+        scores = []
+        for i in range(0, len(examples), batch_size):
+            chunk = examples[i : i + batch_size]
+            raw = self._score_tensor([e.profile for e in chunk], [e.candidates for e in chunk])
+            scores.append(raw.cpu().numpy())
+        labels = np.array([e.label for e in examples])
+        stacked = np.concatenate(scores) if scores else np.zeros((0, 1))
+        return valid_metric(self.task, stacked, labels)
+
+    # -- scoring ------------------------------------------------------------------------
+    def _check_fitted(self) -> None:
+        if self.net is None or self.vocab is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted (call fit or load first)")
+
+    def _encode(self, profiles: Sequence[Profile], candidates: Sequence[Sequence[str]]):
+        if len(profiles) != len(candidates):
+            raise ValueError(f"{len(profiles)} profiles but {len(candidates)} candidate lists")
+        items, buckets = self.vocab.encode_histories(profiles, self.max_len)
+        cand = self.vocab.encode_candidates(candidates)
+        device = self.device
+        return (torch.from_numpy(items).to(device), torch.from_numpy(buckets).to(device),
+                torch.from_numpy(cand).to(device))
+
+    def _score_tensor(self, profiles, candidates) -> torch.Tensor:
+        self._check_fitted()
+        items, buckets, cand = self._encode(profiles, candidates)
+        self.net.eval()
+        with torch.no_grad():
+            raw = self._raw_scores(items, buckets, cand)
+        return torch.sigmoid(raw) if self.task == "preference" else raw
+
+    def score(self, profiles: Sequence[Profile], candidates: Sequence[Sequence[str]]) -> np.ndarray:
+        return self._score_tensor(profiles, candidates).cpu().numpy().astype(np.float64)
+
+    def embedding_forward(
+        self, profiles: Sequence[Profile], candidates: Sequence[Sequence[str]]
+    ) -> tuple[dict[str, torch.Tensor], Callable[[dict[str, torch.Tensor]], torch.Tensor]]:
+        """Hook for embedding-space (APR-style) attacks.
+
+        Returns ``base`` — the embedding tables (detached, on the model's device) that an
+        attack may perturb — and ``forward(tables)`` -> (n, c) raw scores (logits for
+        the preference task, real scores for ranking) computed with the given tables,
+        differentiable w.r.t. them. Keys missing from ``tables`` fall back to ``base``.
+        The network runs in eval mode (no dropout), so forward is deterministic.
+        """
+        self._check_fitted()
+        items, buckets, cand = self._encode(profiles, candidates)
+        base = {name: p.detach() for name, p in self._embedding_params().items()}
+
+        def forward(tables: dict[str, torch.Tensor]) -> torch.Tensor:
+            self.net.eval()
+            return self._raw_scores(items, buckets, cand, tables={**base, **tables})
+
+        return base, forward
+
+    # -- persistence --------------------------------------------------------------------
+    def config(self) -> dict:
+        cfg = super().config()
+        cfg.update(
+            vocab=None if self.vocab is None else self.vocab.to_json(),
+            max_len=self.max_len,
+            training=self.training_log,
+        )
+        return cfg
+
+    @classmethod
+    def from_config(cls, config: dict) -> "TorchRecommender":
+        model = super().from_config(config)
+        if config.get("vocab") is not None:
+            model.vocab = ItemVocab.from_json(config["vocab"])
+        model.max_len = config.get("max_len")
+        model.training_log = config.get("training") or {}
+        return model
+
+    def save_state(self, directory) -> None:
+        self._check_fitted()
+        state = {k: v.detach().cpu().clone().contiguous() for k, v in self.net.state_dict().items()}
+        save_file(state, str(directory / STATE_FILE))
+
+    def load_state(self, directory) -> None:
+        if self.vocab is None or self.task is None:
+            raise ValueError(f"{directory}: saved config has no vocabulary/task (was the model fitted before saving?)")
+        self.net = self._build_net()
+        self.net.load_state_dict(load_file(str(directory / STATE_FILE)))
+        self.net.to(self.device).eval()

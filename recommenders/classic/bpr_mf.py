@@ -1,0 +1,257 @@
+"""BPR-MF with profile fold-in (a FISM / SVD++-style history-pooling factor model).
+
+There is no per-user embedding: a user is the pooled, rating-gated embeddings of the
+profile's history, so any profile — unseen, or edited by an attack — is scored by the
+same function it was trained with:
+
+    u       = sum_j g[r_j] * P[i_j] / n^alpha      (history items i_j, rating buckets r_j)
+    ranking:     s(c) = u . Q[c] + b[c]                          (BPR loss, sampled negatives)
+    preference:  p(c) = sigmoid(u . Q[c] + b[c] + w . u + b0)    (logistic loss on like labels)
+
+P (history side) and Q (candidate side) are separate item tables as in FISM, so an
+item is not trivially similar to itself; g is a learned vector per rating bucket
+(see ``_vocab``), which lets a 1-star and a 5-star entry pull the user different ways.
+At training time the profile of a target is the ``max_len`` interactions before it,
+exactly like the task's examples.
+
+Ranking training: every train interaction with an earlier one is a positive, paired
+with one item drawn uniformly from the vocabulary. The windowed history sums for a
+whole batch of users come from one cumulative sum over their concatenated timelines
+(no per-sample history gather), which keeps an epoch cheap.
+Preference training: the labelled ``train.examples`` (their own profiles), so
+augmented or edited training examples are learned as given.
+
+Unknown items: dropped from histories; unknown candidates get a zero vector and bias.
+Embedding tables for gradient attacks (``embedding_forward``): ``item`` (Q, the
+candidate-side table) and ``history`` (P, the table the user vector is pooled from —
+the fold-in counterpart of APR's user embeddings).
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar, Iterator
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from recommenders.base import Capabilities
+from recommenders.classic._training import TorchRecommender
+from recommenders.classic._vocab import N_RATING_BUCKETS, PAD, rating_buckets
+
+
+GAP_BUCKET = N_RATING_BUCKETS  # rating bucket of the zero rows between users (its gate is 0)
+
+
+def _shifted_sum(y: torch.Tensor, z: torch.Tensor, shift: int, reverse: bool) -> torch.Tensor:
+    """A new tensor y[k] + z[k - shift] (reverse: z[k + shift]); z reads as 0 outside its rows."""
+    out = torch.empty_like(y)
+    n = len(y)
+    shift = min(shift, n)
+    if reverse:
+        torch.add(y[: n - shift], z[shift:], out=out[: n - shift])
+        out[n - shift :] = y[n - shift :]
+    else:
+        torch.add(y[shift:], z[: n - shift], out=out[shift:])
+        out[:shift] = y[:shift]
+    return out
+
+
+def _window(x: torch.Tensor, width: int, reverse: bool) -> torch.Tensor:
+    """out[k] = x[k] + x[k-1] + ... + x[k-width+1] (reverse: x[k] + ... + x[k+width-1]), by
+    doubling: O(log width) shifted adds instead of a cumulative sum or a (rows, width) gather."""
+    powers = {1: x}  # powers[L] = the window of width L
+    length = 1
+    while 2 * length <= width:
+        powers[2 * length] = _shifted_sum(powers[length], powers[length], length, reverse)
+        length *= 2
+    total, offset = None, 0
+    for size in sorted(powers, reverse=True):
+        if width & size:
+            total = powers[size] if total is None else _shifted_sum(total, powers[size], offset, reverse)
+            offset += size
+    return total.clone() if total is x else total  # a Function must not hand back its input
+
+
+class _WindowSum(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x: torch.Tensor, width: int) -> torch.Tensor:
+        ctx.width = width
+        return _window(x, width, reverse=False)
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        # The adjoint of "sum of this row and the width-1 before" is "... and the width-1 after".
+        return _window(grad, ctx.width, reverse=True), None
+
+
+def window_sum(x: torch.Tensor, width: int) -> torch.Tensor:
+    """out[k] = x[k-width+1] + ... + x[k] (rows before 0 read as zero); width >= 1."""
+    if width < 1:
+        raise ValueError(f"window width must be >= 1, got {width}")
+    return _WindowSum.apply(x, width)
+
+
+class FoldInMF(nn.Module):
+    def __init__(self, n_items: int, factors: int, alpha: float, preference: bool, init_std: float):
+        super().__init__()
+        self.alpha = alpha
+        self.history = nn.Parameter(torch.randn(n_items, factors) * init_std)  # P
+        self.item = nn.Parameter(torch.randn(n_items, factors) * init_std)  # Q
+        self.item_bias = nn.Parameter(torch.zeros(n_items))
+        self.rating_gate = nn.Parameter(torch.ones(N_RATING_BUCKETS, factors))
+        self.preference = preference
+        if preference:
+            self.user_bias = nn.Parameter(torch.zeros(factors))  # w: user generosity from the history
+            self.global_bias = nn.Parameter(torch.zeros(()))
+
+    def fold_in(self, items: torch.Tensor, buckets: torch.Tensor, history: torch.Tensor) -> torch.Tensor:
+        """(n, L) padded histories -> (n, d) user vectors."""
+        mask = (items != PAD).to(history.dtype)
+        pooled = (history[items] * self.rating_gate[buckets] * mask.unsqueeze(-1)).sum(1)
+        return pooled / mask.sum(1).clamp(min=1.0).pow(self.alpha).unsqueeze(-1)
+
+    def candidate_scores(self, user: torch.Tensor, cand: torch.Tensor, item: torch.Tensor) -> torch.Tensor:
+        """(n, d) users x (n, c) candidate indices -> (n, c) raw scores."""
+        known = (cand != PAD).to(item.dtype)
+        scores = torch.einsum("nd,ncd->nc", user, item[cand]) + self.item_bias[cand]
+        scores = scores * known
+        if self.preference:
+            scores = scores + (user @ self.user_bias).unsqueeze(-1) + self.global_bias
+        return scores
+
+
+class BPRMF(TorchRecommender):
+    name = "bpr-mf"
+    capabilities = Capabilities(differentiable=True)
+    TASK_DEFAULTS: ClassVar[dict[str, dict]] = {
+        "preference": {"weight_decay": 1e-4},
+        "ranking": {"weight_decay": 1e-5},
+    }
+    DEFAULTS: ClassVar[dict] = {
+        "factors": 64,
+        "epochs": 30,
+        "lr": 0.01,
+        "batch_size": 8192,
+        # L2 on all parameters, applied by the optimizer (no per-example penalty: cheaper);
+        # None = the task's default (the logistic model overfits sooner: more L2)
+        "weight_decay": None,
+        "alpha": 0.5,  # history pooling normalisation n^alpha (FISM)
+        "init_std": 0.05,
+        "max_len": None,  # history length folded in; None = the task's history length
+        "patience": 5,  # epochs without a better valid metric before stopping
+        "device": "auto",
+        "progress": None,  # tqdm bar: None = when attached to a terminal
+    }
+
+    def _vocab_items(self, train) -> set[str]:
+        items = super()._vocab_items(train)
+        if train.task == "preference":
+            for e in train.examples:
+                items.update(e.candidates)
+                items.update(h.item_id for h in e.profile.history)
+        return items
+
+    def _build_net(self) -> nn.Module:
+        o = self.options
+        return FoldInMF(self.vocab.size, int(o["factors"]), float(o["alpha"]), self.task == "preference", float(o["init_std"]))
+
+    def _embedding_params(self) -> dict[str, nn.Parameter]:
+        return {"item": self.net.item, "history": self.net.history}
+
+
+    # -- data -----------------------------------------------------------------------------
+    def _prepare(self, train) -> dict:
+        if self.task == "preference":
+            examples = [e for e in train.examples if self.vocab.index(e.candidates[0]) != PAD]
+            if not examples:
+                raise ValueError("BPRMF: the training split has no labelled preference examples")
+            items, buckets = self.vocab.encode_histories([e.profile for e in examples], self.max_len)
+            return {
+                "items": items,
+                "buckets": buckets,
+                "cand": self.vocab.encode([e.candidates[0] for e in examples]),
+                "label": np.array([e.label for e in examples], dtype=np.float32),
+            }
+        # Ranking: the training timelines in the "gap layout": each user's rows in time order,
+        # preceded by max_len zero rows, so a causal window of max_len rows never reaches
+        # into another user (see window_sum).
+        tl = train.train_interactions
+        items = self.vocab.encode(tl["item_id"].astype(str))
+        buckets = rating_buckets(tl["rating"].to_numpy())
+        users = tl["user_id"].to_numpy()
+        starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]])
+        lengths = np.diff(np.r_[starts, len(users)])
+        position = np.arange(len(users)) - np.repeat(starts, lengths)
+        if not (position >= 1).any():
+            raise ValueError("BPRMF: no user has two training interactions to learn from")
+        gap = int(self.max_len)
+        ext_lengths = lengths + gap
+        ext_starts = np.r_[0, np.cumsum(ext_lengths)[:-1]]
+        real = np.repeat(ext_starts + gap - starts, lengths) + np.arange(len(users))  # ext row of each row
+        size = int(ext_lengths.sum())
+        count = np.minimum(position, gap)
+        alpha = float(self.options["alpha"])
+        ext = {
+            "items": np.zeros(size, dtype=np.int64),
+            "buckets": np.full(size, GAP_BUCKET, dtype=np.int64),
+            "norm": np.zeros(size, dtype=np.float32),  # count^-alpha; 0 = no history: not a target
+        }
+        ext["items"][real] = items
+        ext["buckets"][real] = buckets
+        ext["norm"][real] = np.where(count > 0, np.maximum(count, 1) ** -alpha, 0.0)
+        return {"ext": ext, "starts": ext_starts, "lengths": ext_lengths}
+
+    def _batches(self, data: dict, rng: np.random.Generator, gen: torch.Generator) -> Iterator[dict]:
+        device = self.device
+        bs = int(self.options["batch_size"])
+        if self.task == "preference":
+            order = rng.permutation(len(data["label"]))
+            for i in range(0, len(order), bs):
+                idx = order[i : i + bs]
+                yield {k: torch.from_numpy(v[idx]).to(device) for k, v in data.items()}
+            return
+        # Ranking: shuffle users, keep each user's segment contiguous, cut at user boundaries.
+        perm = rng.permutation(len(data["starts"]))
+        lengths = data["lengths"][perm]
+        offsets = np.r_[0, np.cumsum(lengths)[:-1]]
+        rows = np.repeat(data["starts"][perm] - offsets, lengths) + np.arange(lengths.sum())
+        batch_of_user = offsets // bs
+        bounds = np.r_[np.searchsorted(batch_of_user, np.unique(batch_of_user)), len(perm)]
+        row_start = np.r_[offsets, lengths.sum()]
+        epoch = {k: torch.from_numpy(v[rows]).to(device) for k, v in data["ext"].items()}
+        n_items = self.vocab.size
+        for a, b in zip(bounds[:-1], bounds[1:]):
+            lo, hi = int(row_start[a]), int(row_start[b])
+            batch = {k: v[lo:hi] for k, v in epoch.items()}
+            batch["target"] = (batch["norm"] > 0).to(torch.float32)
+            batch["neg"] = torch.randint(1, n_items, (hi - lo,), generator=gen, device=device)
+            yield batch
+
+    # -- loss -----------------------------------------------------------------------------
+    def _loss(self, batch: dict, tables: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        t = self._tables(tables)
+        net: FoldInMF = self.net
+        if self.task == "preference":
+            user = net.fold_in(batch["items"], batch["buckets"], t["history"])
+            cand = batch["cand"].unsqueeze(1)
+            logits = net.candidate_scores(user, cand, t["item"]).squeeze(1)
+            return F.binary_cross_entropy_with_logits(logits, batch["label"])
+        # Gap layout: the history of row k is the max_len rows before it, zero rows beyond
+        # the user's start, i.e. window_sum(...)[k - 1]; rows with norm 0 (gaps, first
+        # interactions) are no target. Separate gathers for positives and negatives keep
+        # the backward free of slice bookkeeping.
+        items, neg, norm = batch["items"][1:], batch["neg"][1:], batch["norm"][1:]
+        gate = torch.cat([net.rating_gate, net.rating_gate.new_zeros(1, net.rating_gate.shape[1])])  # + GAP row
+        emb = t["history"].index_select(0, batch["items"]) * gate.index_select(0, batch["buckets"])
+        pooled = window_sum(emb, int(self.max_len))[:-1]
+        q_pos, q_neg = t["item"].index_select(0, items), t["item"].index_select(0, neg)
+        diff = norm * (pooled * (q_pos - q_neg)).sum(-1) + net.item_bias.index_select(0, items) - net.item_bias.index_select(0, neg)
+        weight = batch["target"][1:]
+        return -(F.logsigmoid(diff) * weight).sum() / weight.sum()
+
+    def _raw_scores(self, items, buckets, candidates, tables=None) -> torch.Tensor:
+        t = self._tables(tables)
+        user = self.net.fold_in(items, buckets, t["history"])
+        return self.net.candidate_scores(user, candidates, t["item"])
