@@ -82,7 +82,8 @@ def test_supported_pairs_have_no_reason(defense, model):
 
 
 @pytest.mark.parametrize("defense, options", [("adv-augment", {"round": 2}), ("embedding-at", {"epsilon": 0}),
-                                              ("embedding-at", {"norm": "linf"}), ("profile-augment", {"budget": 0}),
+                                              ("embedding-at", {"norm": "linf"}), ("embedding-at", {"select": "robust"}),
+                                              ("profile-augment", {"budget": 0}),
                                               ("profile-augment", {"kinds": ["shuffle"]})])
 def test_bad_options_are_refused(defense, options):
     with pytest.raises(ValueError, match=defense):

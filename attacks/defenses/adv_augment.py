@@ -168,6 +168,7 @@ class AdvAugment(Defense):
             t1 = time.perf_counter()
             entry["finetune"] = self._fine_tune(model, kind, train, valid, base_examples, adv_examples, adv_units,
                                                 clean_mix, epochs, seed, r)
+            entry["finetune"].pop("seconds", None)  # timings live in round_seconds, apart from the metrics
             t2 = time.perf_counter()
             curve.append(self._evaluate(model, make_attack(), eval_clean, eval_attack, entry))
             timings[f"round{r}"] = {"attack": round(t1 - t0, 3), "finetune": round(t2 - t1, 3),

@@ -14,9 +14,11 @@ normalised per row; with norm="relative" (default) its size is epsilon * ||e_r||
 attack's budget), with norm="absolute" it is epsilon (APR's own formulation). Delta is a
 constant in the second term (no gradient flows through it), as in APR. As in the APR
 paper, the model is first trained plainly (BPR), then trained further under the
-adversarial objective for `epochs` (default: the model's own epochs), keeping the epoch
-with the best validation metric among the adversarial epochs. Defaults epsilon=0.5,
-lambda (adv_weight)=1, as in the paper.
+adversarial objective for `epochs` (default: the model's own epochs). select="last"
+(default) keeps the last epoch, as APR trains for a fixed number of epochs; "best" keeps
+the adversarial epoch with the best CLEAN validation metric (with early stopping after
+`patience` epochs) — which favours the least adversarially trained epochs. Defaults
+epsilon=0.5, lambda (adv_weight)=1, as in the paper.
 
 Text models (cross-encoder, two-tower) — PGD / FreeLB-style training on the input token
 embeddings (the word embeddings, before position embeddings and LayerNorm, as the attack
@@ -44,8 +46,8 @@ from attacks.defenses import fitting
 from attacks.embedding import perturb
 
 DEFAULT_EPSILON = 0.5  # = attacks.embedding.attacks.DEFAULT_EPSILON (APR's default)
-OPTIONS = ("epsilon", "adv_weight", "clean_weight", "norm", "tables", "epochs", "patience", "steps", "alpha",
-           "method", "fit")
+OPTIONS = ("epsilon", "adv_weight", "clean_weight", "norm", "tables", "epochs", "patience", "select", "steps",
+           "alpha", "method", "fit")
 NORMS = ("relative", "absolute")
 METHODS = ("pgd", "freelb")
 
@@ -100,6 +102,8 @@ class EmbeddingAT(Defense):
             raise ValueError(f"embedding-at: norm must be one of {NORMS}, got {options['norm']!r}")
         if options.get("method", "pgd") not in METHODS:
             raise ValueError(f"embedding-at: method must be one of {METHODS}, got {options['method']!r}")
+        if options.get("select", "last") not in ("best", "last"):
+            raise ValueError(f"embedding-at: select must be 'best' or 'last', got {options['select']!r}")
         if int(options.get("steps", 1)) < 1:
             raise ValueError(f"embedding-at: steps must be >= 1, got {options['steps']}")
         super().__init__(**options)
@@ -175,7 +179,7 @@ class EmbeddingAT(Defense):
         stats = _NormStats()
         log = fitting.continue_training(model, train, valid, epochs=epochs, seed=seed + 1,
                                         loss=self.apr_loss(model, stats), patience=patience,
-                                        progress=opts.get("progress"))
+                                        progress=opts.get("progress"), select=self.options.get("select", "last"))
         info["adversarial_seconds"] = log.pop("seconds")
         info["adversarial"] = log
         info["perturbation"] = stats.to_dict()
@@ -262,6 +266,7 @@ class EmbeddingAT(Defense):
             model._loss = loss
             try:
                 info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, epochs, seed)
+                info["fine_tune_seconds"] = info["fine_tune"].pop("seconds", None)
             finally:
                 del model._loss
                 hook.remove()

@@ -46,18 +46,23 @@ def valid_metric(model, valid) -> tuple[str, float]:
 
 
 def continue_training(model, train, valid=None, epochs: int = 1, seed: int = 0,
-                      loss: Callable | None = None, patience: int = 0, progress: bool | None = False) -> dict:
+                      loss: Callable | None = None, patience: int = 0, progress: bool | None = False,
+                      select: str = "best") -> dict:
     """Train a fitted "torch" model further on `train` (a TaskData) from its current weights.
 
-    `loss(batch)` replaces the model's ``_loss(batch)``. With `valid`, the weights of the
-    best epoch (by the model's validation metric) are kept and training stops after
-    `patience` epochs without improvement (0: never early); the starting weights are not a
-    candidate, so the result is always trained under this loop's loss. Returns a log."""
+    `loss(batch)` replaces the model's ``_loss(batch)``. With `valid`, the validation metric
+    is logged every epoch; select="best" keeps the weights of the best epoch and stops after
+    `patience` epochs without improvement (0: never early), select="last" keeps the last
+    epoch's (a clean validation metric would pick the least adversarially trained epoch).
+    The starting weights are never a candidate: the result is always trained under this
+    loop's loss. Returns a log."""
     import torch
     from tqdm.auto import tqdm
 
     if model_kind(model) != "torch" or getattr(model, "net", None) is None:
         raise ValueError(f"{getattr(model, 'name', model)!r}: continue_training needs a fitted model with the classic training hooks")
+    if select not in ("best", "last"):
+        raise ValueError(f"select must be 'best' or 'last', got {select!r}")
     started = time.perf_counter()
     data = model._prepare(train)
     loss_fn = loss or model._loss
@@ -86,7 +91,9 @@ def continue_training(model, train, valid=None, epochs: int = 1, seed: int = 0,
         if valid is not None and valid.examples:
             metric_name, value = valid_metric(model, valid)
             entry[metric_name] = value
-            if value > best[0]:
+            if select == "last":
+                pass
+            elif value > best[0]:
                 best = (value, epoch, copy.deepcopy(model.net.state_dict()))
             elif patience and epoch - best[1] >= patience:
                 log.append(entry)
@@ -95,14 +102,12 @@ def continue_training(model, train, valid=None, epochs: int = 1, seed: int = 0,
     if best[2] is not None:
         model.net.load_state_dict(best[2])
     model.net.eval()
-    first = next(iter(data.values()))
     return {
         "epochs_run": len(log),
         "best_epoch": best[1] if best[2] is not None else len(log),
         "valid_metric": metric_name,
         "best_valid": None if best[2] is None else float(best[0]),
         "training_examples": len(train.examples),
-        "training_rows": int(len(first)),
         "epochs": log,
         "seconds": round(time.perf_counter() - started, 3),
     }

@@ -211,6 +211,8 @@ class ProfileAugment(Defense):
                                                           seed=seed)
         else:
             model.fit(data, valid, seed=seed)
+        if isinstance(info.get("fine_tune"), dict):
+            info["fine_tune_seconds"] = info["fine_tune"].pop("seconds", None)
         info["train_seconds"] = round(time.perf_counter() - started, 3)
         return info
 
