@@ -10,8 +10,9 @@ Edits:
           last + 1) with one of ``insert_ratings`` (default: the scale's lowest and highest,
           whichever hurts the goal more is what the search keeps).
 - delete: remove entry i (a profile keeps at least one entry).
-- flip:   rating r -> lo + hi - r on the [lo, hi] rating scale (6 - r on 1-5); entries
-          without a rating, or at the midpoint, cannot be flipped.
+- flip:   rating r -> lo + hi - r on the [lo, hi] rating scale (6 - r on 1-5), clipped to
+          the scale (set rating_scale [0.5, 5] for half-star data); entries without a
+          rating, or at the midpoint, cannot be flipped.
 """
 
 from __future__ import annotations
