@@ -194,6 +194,9 @@ class TextRecommender(Recommender):
     def _wrap_lora(self) -> None:
         """Put LoRA adapters on the backbone (subclasses know where the backbone is)."""
 
+    def _initialize_heads(self, data: PairData | GroupData, seed: int) -> None:
+        """Data-dependent initialisation after the backbone is built (default: none)."""
+
     def _is_head_parameter(self, name: str) -> bool:
         """Parameters of a small scoring head (trained at head_lr where the model has one)."""
         return False
@@ -283,6 +286,10 @@ class TextRecommender(Recommender):
         return GroupData(profiles, groups)
 
     def fit(self, train, valid=None, seed: int = 0) -> "TextRecommender":
+        """Train a fresh backbone on train.examples (a seeded subset of max_train_examples).
+        With valid and epochs > 1, each epoch is scored on a seeded subset of valid
+        (max_valid_examples; AUC or MRR), training stops after `patience` epochs without
+        improvement and the best epoch's weights are kept."""
         if train.task not in self.capabilities.tasks:
             raise ValueError(f"{type(self).__name__} does not support task {train.task!r}")
         self.task = train.task
@@ -297,6 +304,7 @@ class TextRecommender(Recommender):
         tokenizer_texts += [self.renderer.candidate_text(i) for i in self.items.index]
         self._build(tokenizer_texts, seed)
         self.model.to(self.device)
+        self._initialize_heads(data, seed)
         self.history = []
         valid_examples = None
         if valid is not None and valid.examples and int(self.opts["epochs"]) > 1:

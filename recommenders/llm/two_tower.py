@@ -4,8 +4,9 @@
 - Ranking task: score = cos / temperature + item bias; trained with in-batch softmax (every
   other profile's positive, plus `negatives` sampled negatives per profile, are the
   negatives; duplicates of a row's own positive are masked out).
-- Preference task: logit = a * cos + b + profile bias + item bias (a, b and the two linear
-  bias heads learned), binary cross-entropy on the like label; score = sigmoid(logit).
+- Preference task: logit = a * z(cos) + b + profile bias + item bias (a, b and the two linear
+  bias heads learned; z = standardised), binary cross-entropy on the like label;
+  score = sigmoid(logit).
 
 Item vectors are cached by candidate text, so ranking many candidates costs one profile
 encoding plus cached lookups, and an item-scope text attack that changes an item's text
@@ -35,18 +36,48 @@ from recommenders.llm.text_base import (
 )
 
 HEAD_FILE = "head.safetensors"
+CALIBRATION_SAMPLE = 256  # training pairs that set the heads' feature statistics
+
+
+class Standardizer(torch.nn.Module):
+    """(x - mean) / std per feature, with statistics set once (`calibrate`) and then fixed, so
+    that training and scoring compute the same function whatever the batch holds."""
+
+    def __init__(self, dim: int, eps: float = 1e-5):
+        super().__init__()
+        self.eps = eps
+        self.register_buffer("mean", torch.zeros(dim))
+        self.register_buffer("var", torch.ones(dim))
+
+    @torch.no_grad()
+    def calibrate(self, x: torch.Tensor) -> None:
+        self.mean.copy_(x.float().mean(0))
+        self.var.copy_(x.float().var(0, unbiased=False) if len(x) > 1 else torch.ones_like(self.var))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return (x - self.mean) / torch.sqrt(self.var + self.eps)
 
 
 class TwoTowerModule(torch.nn.Module):
-    """The shared encoder plus the small scoring heads."""
+    """The shared encoder plus the small scoring heads.
+
+    The heads read standardised features (statistics from the freshly built encoder over a
+    sample of the training texts): L2-normalised vectors of one encoder differ little between
+    texts, and their cosines sit around a common offset, so a new linear head on the raw
+    values needs large weights before its output matters, which a short fine-tuning run
+    never reaches (measured on ML-100K: the profile-bias head ranked users well, AUC 0.74,
+    but its output stayed ~0.03 wide and was drowned by the cosine term)."""
 
     def __init__(self, encoder: torch.nn.Module, temperature: float):
         super().__init__()
         self.encoder = encoder
         hidden = encoder.config.hidden_size
         self.temperature = float(temperature)
-        self.pref_scale = torch.nn.Parameter(torch.tensor(5.0))  # a in a*cos + b
+        self.pref_scale = torch.nn.Parameter(torch.tensor(1.0))  # a in a*z(cos) + b
         self.pref_bias = torch.nn.Parameter(torch.zeros(()))
+        self.cos_norm = Standardizer(1)
+        self.profile_norm = Standardizer(hidden)
+        self.item_norm = Standardizer(hidden)
         self.profile_bias = torch.nn.Linear(hidden, 1, bias=False)
         self.item_bias = torch.nn.Linear(hidden, 1, bias=False)
         torch.nn.init.zeros_(self.profile_bias.weight)
@@ -63,18 +94,25 @@ class TwoTowerModule(torch.nn.Module):
         pooled = (hidden * mask).sum(1) / mask.sum(1).clamp(min=1.0)
         return F.normalize(pooled.float(), dim=-1)
 
+    def item_term(self, items: torch.Tensor) -> torch.Tensor:
+        return self.item_bias(self.item_norm(items)).squeeze(-1)
+
     def ranking_logits(self, profiles: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """(P, H) x (I, H) -> (P, I): every profile against every item."""
-        return profiles @ items.T / self.temperature + self.item_bias(items).squeeze(-1)
+        """(P, H) x (I, H) -> (P, I): every profile against every item: cos / temperature + item bias."""
+        return profiles @ items.T / self.temperature + self.item_term(items)
+
+    def ranking_pair_logits(self, profiles: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
+        """(N, H) x (N, H) -> (N,): the ranking score of row-wise pairs."""
+        return (profiles * items).sum(-1) / self.temperature + self.item_term(items)
 
     def preference_logits(self, profiles: torch.Tensor, items: torch.Tensor) -> torch.Tensor:
-        """(N, H) x (N, H) -> (N,): row-wise pairs."""
-        cos = (profiles * items).sum(-1)
+        """(N, H) x (N, H) -> (N,): a * z(cos) + b + profile bias + item bias, row-wise pairs."""
+        cos = self.cos_norm((profiles * items).sum(-1, keepdim=True)).squeeze(-1)
         return (
             self.pref_scale * cos
             + self.pref_bias
-            + self.profile_bias(profiles).squeeze(-1)
-            + self.item_bias(items).squeeze(-1)
+            + self.profile_bias(self.profile_norm(profiles)).squeeze(-1)
+            + self.item_term(items)
         )
 
     def head_state(self) -> dict[str, torch.Tensor]:
@@ -87,7 +125,7 @@ class TwoTower(TextRecommender):
     DEFAULTS: ClassVar[dict] = {
         **COMMON_DEFAULTS,
         "lr": 5e-5,
-        "head_lr": 1e-3,  # the scale/bias heads start from scratch: at the encoder's lr they barely move
+        "head_lr": 1e-3,  # the scale/bias heads start from scratch
         "temperature": 0.05,
         "item_max_length": 64,
     }
@@ -114,6 +152,22 @@ class TwoTower(TextRecommender):
 
     def _is_head_parameter(self, name: str) -> bool:
         return not name.startswith("encoder.")
+
+    def _initialize_heads(self, data: PairData | GroupData, seed: int) -> None:
+        """Standardisation statistics from the fresh encoder over a seeded sample of the
+        training pairs (profiles, their candidates, and the pairs' cosines)."""
+        keep = tt.seeded_subset(len(data), CALIBRATION_SAMPLE, seed, salt=15485863)
+        if isinstance(data, PairData):
+            items = all_items = [data.candidate_texts[i] for i in keep]
+        else:  # the positives pair with the profiles; negatives count among the items too
+            items = [data.candidate_groups[i][0] for i in keep]
+            all_items = [c for i in keep for c in data.candidate_groups[i]]
+        p_vec = self._vectors([data.profile_texts[i] for i in keep], item=False).to(self.device)
+        i_vec = self._vectors(items, item=True).to(self.device)
+        self.model.profile_norm.calibrate(p_vec)
+        self.model.item_norm.calibrate(self._vectors(all_items, item=True).to(self.device))
+        self.model.cos_norm.calibrate((p_vec * i_vec).sum(-1, keepdim=True))
+        self.invalidate_cache()
 
     def _wrap_lora(self) -> None:
         self.model.encoder = self._lora(self.model.encoder, "encoder")
@@ -207,7 +261,7 @@ class TwoTower(TextRecommender):
         """Row-wise pair scores in the trained task's form."""
         if self.task == "preference":
             return self.model.preference_logits(p_vec, i_vec)
-        return (p_vec * i_vec).sum(-1) / self.model.temperature + self.model.item_bias(i_vec).squeeze(-1)
+        return self.model.ranking_pair_logits(p_vec, i_vec)
 
     # -- gradient hooks ----------------------------------------------------------------------------
     def embedding_forward_text(self, profile_texts, candidate_texts):
