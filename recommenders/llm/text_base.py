@@ -197,6 +197,9 @@ class TextRecommender(Recommender):
     def _initialize_heads(self, data: PairData | GroupData, seed: int) -> None:
         """Data-dependent initialisation after the backbone is built (default: none)."""
 
+    def _finish_training(self, data: PairData | GroupData, seed: int) -> None:
+        """After training (fit or fine_tune_text) with the final weights (default: nothing)."""
+
     def _is_head_parameter(self, name: str) -> bool:
         """Parameters of a small scoring head (trained at head_lr where the model has one)."""
         return False
@@ -385,6 +388,7 @@ class TextRecommender(Recommender):
         self.model.eval()
         # Forget what validation cached, so a fitted model's scores do not depend on it.
         self.invalidate_cache()
+        self._finish_training(data, seed)
 
     def _has_lora(self) -> bool:
         return is_peft_model(self.model) or any(is_peft_model(m) for m in self.model.children())

@@ -36,7 +36,8 @@ from recommenders.llm.text_base import (
 )
 
 HEAD_FILE = "head.safetensors"
-CALIBRATION_SAMPLE = 256  # training pairs that set the heads' feature statistics
+PROBE_L2_GRID = (1e-3, 1e-2, 1e-1, 1.0, 10.0)
+MIN_PROBE = 32  # fewer labelled pairs than this: no probe (fine_tune_text on a handful of texts)
 
 
 class Standardizer(torch.nn.Module):
@@ -128,6 +129,15 @@ class TwoTower(TextRecommender):
         "head_lr": 1e-3,  # the scale/bias heads start from scratch
         "temperature": 0.05,
         "item_max_length": 64,
+        # Preference: fit the logistic head (a, b and the bias heads) by L2-regularised logistic
+        # regression on a sample of the training pairs, before fine-tuning (linear probing
+        # then fine-tuning, LP-FT, Kumar et al. 2022) and again on the final features. With the
+        # few hundred steps a CPU budget allows, Adam at head_lr cannot grow the head to the
+        # size it needs (measured on ML-100K preference, 2,000 examples, one epoch: test AUC
+        # 0.705 with the head trained by Adam alone, 0.753 with the probes).
+        "linear_probe": True,
+        "probe_examples": 1024,  # training pairs that set the heads' feature statistics and fit the probe
+        "probe_l2": None,  # L2 penalty of the probe's bias heads; None: chosen by 2-fold cross-validation
     }
 
     def __init__(self, **options):
@@ -153,21 +163,92 @@ class TwoTower(TextRecommender):
     def _is_head_parameter(self, name: str) -> bool:
         return not name.startswith("encoder.")
 
-    def _initialize_heads(self, data: PairData | GroupData, seed: int) -> None:
-        """Standardisation statistics from the fresh encoder over a seeded sample of the
-        training pairs (profiles, their candidates, and the pairs' cosines)."""
-        keep = tt.seeded_subset(len(data), CALIBRATION_SAMPLE, seed, salt=15485863)
+    def _probe_sample(self, data: PairData | GroupData, seed: int):
+        """(indices, profile vectors, positive-candidate vectors, all-candidate vectors) of a
+        seeded sample of training units, from the current encoder."""
+        keep = tt.seeded_subset(len(data), max(int(self.opts["probe_examples"]), 2), seed, salt=15485863)
         if isinstance(data, PairData):
             items = all_items = [data.candidate_texts[i] for i in keep]
         else:  # the positives pair with the profiles; negatives count among the items too
             items = [data.candidate_groups[i][0] for i in keep]
             all_items = [c for i in keep for c in data.candidate_groups[i]]
-        p_vec = self._vectors([data.profile_texts[i] for i in keep], item=False).to(self.device)
-        i_vec = self._vectors(items, item=True).to(self.device)
+        # Clones: _vectors computes under inference_mode, and the probe needs autograd.
+        p_vec = self._vectors([data.profile_texts[i] for i in keep], item=False).to(self.device).clone()
+        i_vec = self._vectors(items, item=True).to(self.device).clone()
+        everything = i_vec if all_items is items else self._vectors(all_items, item=True).to(self.device)
+        return keep, p_vec, i_vec, everything
+
+    def _initialize_heads(self, data: PairData | GroupData, seed: int) -> None:
+        """Standardisation statistics from the fresh encoder over a seeded sample of the
+        training pairs (profiles, their candidates, and the pairs' cosines); then, for the
+        preference task, the linear probe."""
+        keep, p_vec, i_vec, all_items = self._probe_sample(data, seed)
         self.model.profile_norm.calibrate(p_vec)
-        self.model.item_norm.calibrate(self._vectors(all_items, item=True).to(self.device))
+        self.model.item_norm.calibrate(all_items)
         self.model.cos_norm.calibrate((p_vec * i_vec).sum(-1, keepdim=True))
+        if isinstance(data, PairData) and self.opts["linear_probe"]:
+            self._fit_preference_head(p_vec, i_vec, data.labels[keep], seed)
         self.invalidate_cache()
+
+    def _finish_training(self, data: PairData | GroupData, seed: int) -> None:
+        """Refit the preference head on the fine-tuned features (the encoder stays as trained)."""
+        if isinstance(data, PairData) and self.opts["linear_probe"] and len(self.history):
+            keep, p_vec, i_vec, _ = self._probe_sample(data, seed)
+            result = self._fit_preference_head(p_vec, i_vec, data.labels[keep], seed)
+            if result:
+                self.history[-1].update(result)
+
+    def _fit_preference_head(self, p_vec, i_vec, labels: np.ndarray, seed: int) -> dict:
+        """L2-regularised logistic regression of the labels on the head's inputs (a, b and the
+        two bias heads; the encoder fixed), full batch, L-BFGS. The penalty comes from
+        probe_l2, or 2-fold cross-validation over PROBE_L2_GRID. Needs both labels among at
+        least MIN_PROBE pairs (else the head is left as it is); returns a log entry."""
+        labels = np.asarray(labels, dtype=np.float32)
+        if len(labels) < MIN_PROBE or labels.min() == labels.max():
+            return {}
+        y = torch.as_tensor(labels, device=self.device)
+        head = self.model
+        params = [head.pref_scale, head.pref_bias, head.profile_bias.weight, head.item_bias.weight]
+        start = [p.detach().clone() for p in params]
+
+        def fit(rows, l2: float) -> None:
+            with torch.no_grad():
+                for p, v in zip(params, start):
+                    p.copy_(v)
+            optimizer = torch.optim.LBFGS(params, lr=1.0, max_iter=200, line_search_fn="strong_wolfe")
+
+            def closure():
+                optimizer.zero_grad()
+                loss = F.binary_cross_entropy_with_logits(head.preference_logits(p_vec[rows], i_vec[rows]), y[rows])
+                penalty = head.profile_bias.weight.square().sum() + head.item_bias.weight.square().sum()
+                loss = loss + 0.5 * l2 * penalty
+                loss.backward()
+                return loss
+
+            with torch.enable_grad():
+                optimizer.step(closure)
+
+        def held_out_loss(rows) -> float:
+            with torch.no_grad():
+                return float(F.binary_cross_entropy_with_logits(head.preference_logits(p_vec[rows], i_vec[rows]), y[rows]))
+
+        l2 = self.opts["probe_l2"]
+        cv = {}
+        if l2 is None:
+            folds = np.array_split(np.random.default_rng([seed, 92821]).permutation(len(labels)), 2)
+            for value in PROBE_L2_GRID:
+                losses = []
+                for k in range(2):
+                    fit(torch.as_tensor(folds[k]), value)
+                    losses.append(held_out_loss(torch.as_tensor(folds[1 - k])))
+                cv[value] = float(np.mean(losses))
+            l2 = min(cv, key=cv.get)
+        everything = torch.arange(len(labels))
+        fit(everything, float(l2))
+        for p in params:
+            p.grad = None
+        self.invalidate_cache()
+        return {"probe_l2": float(l2), "probe_pairs": len(labels), "probe_train_loss": held_out_loss(everything)}
 
     def _wrap_lora(self) -> None:
         self.model.encoder = self._lora(self.model.encoder, "encoder")
