@@ -46,9 +46,10 @@ COMMON_DEFAULTS: dict = {
     "backbone": MINILM,  # "minilm", "tiny-bert", a hub id or a local path
     "backbone_config": None,  # tiny-bert only: BertConfig overrides (+ "vocab_size" of its tokenizer)
     "template": DEFAULT_TEMPLATE,
-    "epochs": 1,
-    "lr": 3e-5,
-    "batch_size": 16,  # pairs (preference) or profiles (ranking) per step
+    "epochs": 1,  # 0: no fine-tuning (the two-tower's linear probe alone)
+    "lr": 5e-5,  # short CPU-budget runs: the top of the usual 2e-5..5e-5 range
+    # Per step: preference pairs; ranking: pairs in whole groups (cross-encoder) or profiles (two-tower).
+    "batch_size": 16,
     "eval_batch_size": 64,
     "max_length": 256,  # tokens; profiles longer than this lose their oldest entries
     "warmup": 0.1,  # share of the steps (< 1) or a number of steps

@@ -125,7 +125,6 @@ class TwoTower(TextRecommender):
     backbone_kind: ClassVar[str] = "encoder"
     DEFAULTS: ClassVar[dict] = {
         **COMMON_DEFAULTS,
-        "lr": 5e-5,
         "head_lr": 1e-3,  # the scale/bias heads start from scratch
         "temperature": 0.05,
         "item_max_length": 64,
