@@ -86,14 +86,17 @@ class TextRecipeAttack(Attack):
     recipe: ClassVar[str] = ""
 
     def __init__(self, budget=None, query_budget=None, scope="history", goal=None, seed=0,
-                 window: int = DEFAULT_WINDOW, word_embedding=None, masked_lm=None, mlm=None, top_n=None, **options):
+                 window: int = DEFAULT_WINDOW, word_embedding=None, masked_lm=None, mlm=None, top_n=None,
+                 record_queries: bool = False, **options):
         super().__init__(budget=budget, query_budget=query_budget, scope=scope, goal=goal, seed=seed, **options)
         if int(window) < 1:
             raise ValueError(f"window must be >= 1, got {window}")
         self.window = int(window)
         self.recipe_options = {k: v for k, v in dict(word_embedding=word_embedding, masked_lm=masked_lm, mlm=mlm,
                                                       top_n=top_n).items() if v is not None}
+        self.record_queries = bool(record_queries)  # keep the scored pairs (benchmarks)
         self.last_run_stats: dict = {}
+        self.last_forwarded: list[tuple[str, str]] | None = None
 
     def config(self) -> dict:
         return {**super().config(), **self.recipe_options}
@@ -138,7 +141,7 @@ class TextRecipeAttack(Attack):
 
         task = model.task
         goal = self._goal_name(task)
-        scorer = PairScorer(model)
+        scorer = PairScorer(model, record_pairs=self.record_queries)
         wrapper = RecommenderWrapper(model, scorer, grad_objective="classification" if task == "preference" else goal)
         try:
             parts = recipes.build_parts(self.recipe, wrapper, **self.recipe_options)
@@ -176,6 +179,7 @@ class TextRecipeAttack(Attack):
             records[i] = self._record(examples[i], prepared[i], outcome, task, goal, parts.notes)
             records[i].seconds = scheduler.seconds_of(todo.index(i))
         wall = time.perf_counter() - started
+        self.last_forwarded = scorer.forwarded
         self.last_run_stats = {"wall_seconds": wall, "flushes": scheduler.flushes, **scorer.stats(),
                                "grad_calls": wrapper.grad_calls, "grad_seconds": wrapper.grad_seconds}
         return AttackResult(self.name, self.config(), records, summarize(records))
