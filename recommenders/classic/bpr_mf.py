@@ -15,12 +15,15 @@ At training time the profile of a target is the ``max_len`` interactions before 
 exactly like the task's examples.
 
 Ranking training: every train interaction with an earlier one is a positive, paired
-with one item drawn uniformly from the vocabulary. The windowed history sums for a
-whole batch of users come from one cumulative sum over their concatenated timelines
-(no per-sample history gather), which keeps an epoch cheap.
+with one item drawn uniformly from the vocabulary. A batch is a set of whole user
+timelines laid end to end, each preceded by ``max_len`` zero rows, so the history sum of
+every position is one sliding-window sum over the batch (``window_sum``: O(log max_len)
+shifted adds, forward and backward) instead of a (positions, max_len) gather: each
+history embedding is read once per epoch, not max_len times.
 Preference training: the labelled ``train.examples`` (their own profiles), so
 augmented or edited training examples are learned as given.
 
+L2 regularisation (``weight_decay``) is applied by the optimizer to all parameters.
 Unknown items: dropped from histories; unknown candidates get a zero vector and bias.
 Embedding tables for gradient attacks (``embedding_forward``): ``item`` (Q, the
 candidate-side table) and ``history`` (P, the table the user vector is pooled from —

