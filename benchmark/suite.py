@@ -9,7 +9,9 @@ Expansion yields one training cell per (dataset, task, model, defense, seed) and
 one attack cell per applicable attack: text attacks need a text-input model, embedding
 attacks a differentiable one; ``models:``/``tasks:`` lists on a defense or attack restrict it
 further. An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
-robustness-vs-budget plots; the leaderboard column uses the attack's own setting.
+robustness-vs-budget plots; the leaderboard column uses the attack's own setting. A sweep's
+own ``models:`` list runs it on fewer models than the attack (sweeps multiply the cost of
+an attack, which matters for LLMs on a CPU).
 
 Validation is two passes with one error listing every problem, each naming the file and
 field: the JSON Schema (structure, types, ranges), then semantic checks against the
@@ -472,8 +474,9 @@ def _sweep_specs(spec: AttackSpec, sweep: dict) -> list[AttackSpec]:
             kwargs[param] = value
         else:
             kwargs["options"][param] = value
+        models = tuple(sweep["models"]) if sweep.get("models") else spec.models
         out.append(AttackSpec(name=spec.name, label=f"{spec.label}@{param}={value}", scope=spec.scope, goal=spec.goal,
-                              models=spec.models, tasks=spec.tasks,
+                              models=models, tasks=spec.tasks,
                               sweep={"of": spec.label, "param": param, "value": value}, **kwargs))
     return out
 
@@ -525,6 +528,7 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         raw = _entry(suite.raw["attacks"][i])
         if raw.get("sweep"):
             problems += _sweep_problems(where, f"attacks/{i}/sweep", raw["sweep"])
+            problems += _unknown_refs(where, f"attacks/{i}/sweep/models", raw["sweep"].get("models"), model_names)
     for i, m in enumerate(suite.models):
         problems += _task_refs(where, f"models/{i}/tasks", m.tasks, suite.tasks)
     if problems:

@@ -191,6 +191,20 @@ def test_expansion_respects_capabilities_filters_and_sweeps():
     assert sweep.budget == 4 and sweep.sweep == {"of": "profile-swap", "param": "budget", "value": 4}
 
 
+def test_sweep_models_restrict_only_the_sweep_cells():
+    raw = toy_suite(models=["popularity", "bpr-mf"],
+                    attacks=[{"name": "profile-swap", "budget": 2,
+                              "sweep": {"param": "budget", "values": [1, 4], "models": ["bpr-mf"]}}])
+    catalog = fake_catalog()
+    groups = check_suite(parse_suite(raw), catalog).expand(catalog)
+    by = {(g.train.task, g.train.model.label): [a.attack.label for a in g.attacks] for g in groups}
+    assert by[("preference", "popularity")] == ["profile-swap"]
+    assert by[("preference", "bpr-mf")] == ["profile-swap", "profile-swap@budget=1", "profile-swap@budget=4"]
+    raw["attacks"][0]["sweep"]["models"] = ["bpr-mff"]
+    with pytest.raises(SuiteError, match=r"attacks/0/sweep/models.*bpr-mff"):
+        check_suite(parse_suite(raw), catalog)
+
+
 def test_attack_that_applies_to_no_model_is_noted():
     catalog = fake_catalog()
     suite = check_suite(parse_suite(toy_suite(models=["popularity"], attacks=["profile-swap", "deepwordbug"])), catalog)
