@@ -324,3 +324,16 @@ def test_two_tower_probe_fits_the_preference_head(fitted, splits):
     profiles, candidates = _batch(splits["preference"]["test"])
     scores = probe_only.score(profiles, candidates)
     assert np.isfinite(scores).all() and np.ptp(scores) > 0
+
+
+def test_cross_encoder_head_starts_at_the_training_like_rate(splits):
+    """With lr 0 the head keeps its initialisation: the predicted like-probability is the
+    like-rate of the training examples it saw (prior init), not 0.5."""
+    from recommenders.llm import text_training as tt
+
+    train = splits["preference"]["train"]
+    model = CrossEncoder(**{**TINY, "lr": 0.0, "max_train_examples": 48}).fit(train, seed=0)
+    rate = np.mean([train.examples[i].label for i in tt.seeded_subset(len(train.examples), 48, 0)])
+    assert abs(rate - 0.5) > 0.05  # the check below means something only away from 0.5
+    profiles, candidates = _batch(splits["preference"]["test"], n=8)
+    assert model.score(profiles, candidates).mean() == pytest.approx(rate, abs=0.04)

@@ -37,6 +37,17 @@ def ensure_pad_token(tokenizer, model) -> None:
         model.config.pad_token_id = tokenizer.pad_token_id
 
 
+def _output_bias(model) -> torch.Tensor | None:
+    """The bias of the classifier's last linear layer (BERT-style "classifier", RoBERTa's
+    "classifier.out_proj", decoder-only "score"), or None where it has none."""
+    head = getattr(model, "classifier", None) or getattr(model, "score", None)
+    head = getattr(head, "out_proj", head)
+    if isinstance(head, torch.nn.Sequential):
+        head = next((m for m in reversed(head) if isinstance(m, torch.nn.Linear)), None)
+    bias = getattr(head, "bias", None)
+    return bias if isinstance(bias, torch.Tensor) and bias.numel() == 1 else None
+
+
 class CrossEncoder(TextRecommender):
     name: ClassVar[str] = "cross-encoder"
     backbone_kind: ClassVar[str] = "classifier"
@@ -52,6 +63,19 @@ class CrossEncoder(TextRecommender):
     def _is_head_parameter(self, name: str) -> bool:
         # The new classification head ("classifier" on BERT-style models, "score" on decoder-only).
         return any(part in ("classifier", "score") for part in name.split("."))
+
+    def _initialize_heads(self, data: PairData | GroupData, seed: int) -> None:
+        """Preference: start the head's output bias at the training like-rate's logit (the
+        usual prior initialisation), so that sigmoid(logit) starts at the base rate and a
+        short CPU-budget run does not end with every probability on one side of 0.5 (an
+        AUC well above chance with an accuracy below the majority class)."""
+        if not isinstance(data, PairData) or not len(data.labels):
+            return
+        rate = float(np.clip(np.mean(data.labels), 1e-3, 1 - 1e-3))
+        bias = _output_bias(self.model)
+        if bias is not None:
+            with torch.no_grad():
+                bias.fill_(float(np.log(rate / (1.0 - rate))))
 
     def _wrap_lora(self) -> None:
         self.model = self._lora(self.model, "classifier")
