@@ -12,7 +12,9 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q --upgrade pip
 	$(PIP) install -q "$(TORCH_SPEC)" || $(PIP) install -q "torch>=2.2"
-	$(PIP) install -q -e ".[dev]"
+	# dev: pytest and implicit (the BPR benchmark); lora and ray: the optional extras, so
+	# that the tests exercise LoRA and a local Ray instance too.
+	$(PIP) install -q -e ".[dev,lora,ray]"
 	touch $@
 
 # WordNet for pwws (and the POS fallback of textfooler, a2t and hotflip) with no internet:
