@@ -28,14 +28,7 @@ PERSONALISED = ("itemknn", "bpr-mf", "sasrec")
 TRAINED = ("bpr-mf", "sasrec")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    """Tiny models gain nothing from threads, and on a shared, busy machine every parallel
-    region can wait milliseconds for a descheduled thread: one thread keeps tests fast."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")

@@ -9,7 +9,6 @@ import math
 
 import numpy as np
 import pytest
-import torch
 
 from attacks.base import AttackUnavailable
 from attacks.profile.goals import rank_of
@@ -24,13 +23,7 @@ BLACK_BOX = ("profile-swap", "profile-insert", "profile-delete", "rating-flip", 
 N = 12
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_thread():
-    # Tiny tensors: intra-op threads only contend with each other on a shared 2-core machine.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 
 
 @pytest.fixture(scope="module")
