@@ -81,8 +81,11 @@ def continue_training(model, train, valid=None, epochs: int = 1, seed: int = 0,
         total, n = 0.0, 0
         for batch in model._batches(data, rng, gen):
             optimizer.zero_grad(set_to_none=True)
-            value = loss_fn(batch)
-            value.backward()
+            if loss is None and callable(getattr(model, "_train_step", None)):
+                value = model._train_step(batch)  # the model's own step (BPR-MF: its fused kernel on CPU)
+            else:
+                value = loss_fn(batch)
+                value.backward()
             optimizer.step()
             total += float(value.detach())
             n += 1

@@ -10,6 +10,7 @@ hooks for gradient attacks, safetensors persistence):
 - ``_loss(batch, tables=None)``: the training loss of a batch. ``tables`` overrides the
   embedding tables named by ``_embedding_params()`` (same keys), so an adversarial
   training defense (APR) can add a perturbation to them and reuse the same loss;
+  ``_train_step(batch)`` runs it with autograd unless a subclass has a fused kernel;
 - ``_raw_scores(items, buckets, candidates, tables=None)``: (n, c) logits (preference) or
   real scores (ranking) for encoded profiles and candidates.
 """
@@ -73,7 +74,7 @@ class TorchRecommender(Recommender):
 
     def _vocab_items(self, train) -> set[str]:
         """Items the model learns embeddings for (default: those in the training interactions)."""
-        return set(train.train_interactions["item_id"].astype(str))
+        return set(train.train_interactions["item_id"].astype(str).unique())  # unique first: fast on Arrow strings
 
     def _prepare(self, train) -> dict:
         raise NotImplementedError
@@ -86,6 +87,14 @@ class TorchRecommender(Recommender):
 
     def _embedding_params(self) -> dict[str, torch.nn.Parameter]:
         raise NotImplementedError
+
+    def _train_step(self, batch: dict) -> torch.Tensor:
+        """The batch's loss (detached), its gradients left in the parameters' ``.grad``.
+        Autograd on ``_loss``; a subclass may compute the same loss and gradients with a
+        fused kernel (BPR-MF on CPU)."""
+        loss = self._loss(batch)
+        loss.backward()
+        return loss.detach()
 
     def _raw_scores(self, items, buckets, candidates, tables: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         raise NotImplementedError
@@ -150,10 +159,8 @@ class TorchRecommender(Recommender):
             total, n = torch.zeros((), device=device), 0
             for batch in self._batches(data, rng, gen):
                 optimizer.zero_grad(set_to_none=True)
-                loss = self._loss(batch)
-                loss.backward()
+                total += self._train_step(batch)  # no per-step device sync
                 optimizer.step()
-                total += loss.detach()  # no per-step device sync
                 n += 1
             train_seconds += time.perf_counter() - tick
             entry = {"epoch": epoch, "loss": float(total) / max(n, 1), "seconds": round(train_seconds, 4)}

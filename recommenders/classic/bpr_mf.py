@@ -20,6 +20,10 @@ timelines laid end to end, each preceded by ``max_len`` zero rows, so the histor
 every position is one sliding-window sum over the batch (``window_sum``: O(log max_len)
 shifted adds, forward and backward) instead of a (positions, max_len) gather: each
 history embedding is read once per epoch, not max_len times.
+On the CPU the ranking loss and its gradients come from a fused kernel
+(``_bpr_kernel``: one sweep with running window sums, ~7x less time per epoch than
+autograd on ``_loss``, which stays the definition and runs on GPUs, for APR's perturbed
+tables and with ``fused_kernel=False``); the optimizer step is torch's either way.
 Preference training: the labelled ``train.examples`` (their own profiles), so
 augmented or edited training examples are learned as given.
 
@@ -144,6 +148,10 @@ class BPRMF(TorchRecommender):
         "init_std": 0.05,
         "max_len": None,  # history length folded in; None = the task's history length
         "patience": 5,  # epochs without a better valid metric before stopping
+        # Ranking on CPU: loss and gradients from the fused kernel (_bpr_kernel) instead of
+        # autograd — same model, same optimizer, ~7x less time per epoch. "auto" = when
+        # training the ranking task on CPU; False = always autograd.
+        "fused_kernel": "auto",
         "device": "auto",
         "progress": None,  # tqdm bar: None = when attached to a terminal
     }
@@ -228,11 +236,47 @@ class BPRMF(TorchRecommender):
         for a, b in zip(bounds[:-1], bounds[1:]):
             lo, hi = int(row_start[a]), int(row_start[b])
             batch = {k: v[lo:hi] for k, v in epoch.items()}
-            batch["target"] = (batch["norm"] > 0).to(torch.float32)
             batch["neg"] = torch.randint(1, n_items, (hi - lo,), generator=gen, device=device)
             yield batch
 
     # -- loss -----------------------------------------------------------------------------
+    def _fused(self) -> bool:
+        choice = self.options.get("fused_kernel", "auto")
+        if choice not in ("auto", True, False):
+            raise ValueError(f"BPRMF: fused_kernel must be 'auto', true or false, got {choice!r}")
+        usable = self.task == "ranking" and self.device.type == "cpu"
+        if choice is True and not usable:
+            raise ValueError("BPRMF: fused_kernel=true needs the ranking task on the CPU "
+                             f"(task {self.task!r}, device {self.device.type!r}); use 'auto'")
+        return bool(choice) and usable
+
+    def _train_step(self, batch: dict) -> torch.Tensor:
+        if not self._fused():
+            return super()._train_step(batch)
+        import numba
+
+        from recommenders.classic._bpr_kernel import bpr_fold_in_grads  # numba: compiled once, cached
+
+        net: FoldInMF = self.net
+        params = (net.history, net.item, net.item_bias, net.rating_gate)
+        # One gradient buffer per CPU thread torch may use (the kernel sweeps runs of users in
+        # parallel into them); kept across steps: fresh ones each batch cost more (page
+        # faults, cold cache) than the kernel's own work on them.
+        chunks = max(1, torch.get_num_threads())
+        if getattr(self, "_grad_buffers", (None, 0))[:2] != (net, chunks):
+            self._grad_buffers = (net, chunks, [p.new_zeros((chunks, *p.shape)) for p in params])
+        buffers = self._grad_buffers[2]
+        for g in buffers:
+            g.zero_()
+        if chunks > 1:
+            numba.set_num_threads(min(chunks, numba.config.NUMBA_NUM_THREADS))
+        loss = bpr_fold_in_grads(batch["items"].numpy(), batch["buckets"].numpy(), batch["norm"].numpy(),
+                                 batch["neg"].numpy(), *(p.detach().numpy() for p in params), int(self.max_len),
+                                 GAP_BUCKET, *(g.numpy() for g in buffers))
+        for p, g in zip(params, buffers):
+            p.grad = g[0] if chunks == 1 else g.sum(0)
+        return torch.tensor(loss, dtype=torch.float32)
+
     def _loss(self, batch: dict, tables: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
         t = self._tables(tables)
         net: FoldInMF = self.net
@@ -251,7 +295,7 @@ class BPRMF(TorchRecommender):
         pooled = window_sum(emb, int(self.max_len))[:-1]
         q_pos, q_neg = t["item"].index_select(0, items), t["item"].index_select(0, neg)
         diff = norm * (pooled * (q_pos - q_neg)).sum(-1) + net.item_bias.index_select(0, items) - net.item_bias.index_select(0, neg)
-        weight = batch["target"][1:]
+        weight = (norm > 0).to(diff.dtype)
         return -(F.logsigmoid(diff) * weight).sum() / weight.sum()
 
     def _raw_scores(self, items, buckets, candidates, tables=None) -> torch.Tensor:
