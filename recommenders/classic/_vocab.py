@@ -19,6 +19,7 @@ import math
 from typing import Iterable, Sequence
 
 import numpy as np
+import pandas as pd
 
 from benchmark.profiles import Profile
 
@@ -46,6 +47,7 @@ class ItemVocab:
     def __init__(self, item_ids: Iterable[str]):
         self.ids: list[str] = sorted({str(i) for i in item_ids})
         self._index = {item: k + 1 for k, item in enumerate(self.ids)}
+        self._lookup = pd.Index(self.ids, dtype=object)  # position k -> index k + 1
 
     @property
     def size(self) -> int:
@@ -62,7 +64,12 @@ class ItemVocab:
         return self._index.get(item_id, PAD)
 
     def encode(self, item_ids: Iterable[str]) -> np.ndarray:
-        return np.fromiter((self._index.get(i, PAD) for i in item_ids), dtype=np.int64)
+        """Indices of item ids (PAD for unknown ones); vectorised through a pandas Index, so
+        a whole training log (a pandas Series) encodes in milliseconds."""
+        values = item_ids if isinstance(item_ids, (pd.Series, np.ndarray, list, tuple)) else list(item_ids)
+        if len(values) == 0:
+            return np.zeros(0, dtype=np.int64)
+        return (self._lookup.get_indexer(pd.Index(values, dtype=object)) + 1).astype(np.int64)  # -1 (unknown) -> PAD
 
     def encode_candidates(self, candidates: Sequence[Sequence[str]]) -> np.ndarray:
         """(n, c) indices; every row must have the same number of candidates."""
@@ -70,10 +77,8 @@ class ItemVocab:
         if len(widths) > 1:
             raise ValueError(f"every profile needs the same number of candidates, got widths {sorted(widths)}")
         width = widths.pop() if widths else 0
-        out = np.zeros((len(candidates), width), dtype=np.int64)
-        for r, row in enumerate(candidates):
-            out[r] = self.encode(row)
-        return out
+        flat = [item for row in candidates for item in row]
+        return self.encode(flat).reshape(len(candidates), width)
 
     def encode_histories(self, profiles: Sequence[Profile], max_len: int) -> tuple[np.ndarray, np.ndarray]:
         """Histories as left-aligned, right-padded (n, max_len) item indices and rating buckets.
