@@ -55,9 +55,13 @@ def ranking_quality(scores: np.ndarray, examples) -> dict[str, float]:
     return metrics.ranking_metrics(ranks, k=10)
 
 
+def batch_option(args) -> dict:
+    return {"batch_size": args.batch_size} if args.batch_size else {}  # none: the model's default
+
+
 def fit_ours(train, args, seed: int, fused="auto", epochs: int | None = None) -> tuple[BPRMF, float, float]:
     model = BPRMF(factors=args.factors, epochs=epochs or args.epochs, lr=args.lr, weight_decay=args.reg,
-                  batch_size=args.batch_size, progress=False, device=args.device, fused_kernel=fused)
+                  progress=False, device=args.device, fused_kernel=fused, **batch_option(args))
     start = time.perf_counter()
     model.fit(train, valid=None, seed=seed)
     total = time.perf_counter() - start
@@ -165,7 +169,7 @@ def time_to_quality(args, train, test, user_items, user_index, item_index) -> No
     NDCG@10 the other one reached."""
     examples = test.examples
     ours = BPRMF(factors=args.factors, epochs=args.curve_epochs, lr=args.lr, weight_decay=args.reg,
-                 batch_size=args.batch_size, progress=False, device=args.device, patience=0)
+                 progress=False, device=args.device, patience=0, **batch_option(args))
     ours.fit(train, valid=test, seed=args.seed)  # "valid" = test here only to log the curve; no early stop
     ours_curve = [(e["epoch"], e["seconds"], e["ndcg@10"]) for e in ours.training_log["epochs"]]
 
