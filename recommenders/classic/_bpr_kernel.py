@@ -22,7 +22,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 # Rows between flushes of the loss product (each factor is in (1, 2]: 2**512 is finite).
 _LOSS_FLUSH = 512
@@ -130,58 +130,22 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, lo,
     return loss
 
 
-@njit(cache=True, parallel=True, fastmath=True, nogil=True)
-def _sweep_chunks(items, buckets, norm, neg, history, item, bias, gate, width, gap, bounds, inv_targets,
-                  g_history, g_item, g_bias, g_gate):
-    """One _sweep per chunk [bounds[c], bounds[c+1]) in parallel, chunk c accumulating into
-    g_*[c] (no shared writes: the result does not depend on thread timing)."""
-    chunks = len(bounds) - 1
-    losses = np.zeros(chunks)
-    for c in prange(chunks):
-        losses[c] = _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap,
-                           bounds[c], bounds[c + 1], inv_targets, g_history[c], g_item[c], g_bias[c], g_gate[c])
-    return losses.sum()
-
-
-def chunk_bounds(buckets: np.ndarray, gap: int, chunks: int) -> np.ndarray:
-    """Up to `chunks` + 1 row bounds splitting a gap-layout batch into runs of whole users
-    of about equal length (a chunk starts at the first gap row of a user)."""
-    n = len(buckets)
-    is_gap = buckets == gap
-    starts = np.flatnonzero(is_gap & ~np.r_[False, is_gap[:-1]])
-    if chunks <= 1 or len(starts) <= 1:
-        return np.array([0, n], dtype=np.int64)
-    wanted = np.arange(1, chunks) * (n / chunks)
-    after = np.minimum(np.searchsorted(starts, wanted), len(starts) - 1)
-    before = np.maximum(after - 1, 0)
-    nearest = np.where(np.abs(starts[before] - wanted) <= np.abs(starts[after] - wanted), before, after)
-    cut = np.unique(starts[nearest])
-    cut = cut[(cut > 0) & (cut < n)]
-    return np.r_[0, cut, n].astype(np.int64)
-
-
 def bpr_fold_in_grads(items, buckets, norm, neg, history, item, bias, gate, width: int, gap: int,
                       g_history, g_item, g_bias, g_gate) -> float:
     """The batch's mean loss; adds its gradients into the g_* arrays (zeroed by the caller).
 
     items, buckets, neg: int64 (n,); norm: float32 (n,); history, item: float32 (V, d)
     tables P and Q; bias: (V,); gate: (B, d) with B > gap (row ``gap`` is never read: gap
-    rows embed to zero, and it is not a parameter). Each g_* has a leading axis of C
-    chunk buffers (the gradient is their sum): with C > 1 the batch is split into up to C
-    runs of whole users swept in parallel, run c accumulating into g_*[c] (no shared
-    writes, so the result does not depend on scheduling; it can differ from C = 1 in the
-    last bits, as torch's own multi-threaded reductions do).
+    rows embed to zero, and it is not a parameter).
+
+    One thread: numba's parallel layer here is OpenMP, which shares torch's runtime and
+    changes torch's thread count as a side effect (and two threads measured no faster on
+    8,192-row batches).
     """
     targets = int(np.count_nonzero(norm[1:] > 0))
     if targets == 0:
         return 0.0
     inv_targets = np.float32(1.0 / targets)
-    chunks = g_history.shape[0]
-    if chunks == 1:
-        loss = _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, 0, len(items), inv_targets,
-                      g_history[0], g_item[0], g_bias[0], g_gate[0])
-    else:
-        bounds = chunk_bounds(buckets, gap, chunks)
-        loss = _sweep_chunks(items, buckets, norm, neg, history, item, bias, gate, width, gap, bounds, inv_targets,
-                             g_history, g_item, g_bias, g_gate)
+    loss = _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, 0, len(items), inv_targets,
+                  g_history, g_item, g_bias, g_gate)
     return loss / targets

@@ -253,28 +253,22 @@ class BPRMF(TorchRecommender):
     def _train_step(self, batch: dict) -> torch.Tensor:
         if not self._fused():
             return super()._train_step(batch)
-        import numba
-
         from recommenders.classic._bpr_kernel import bpr_fold_in_grads  # numba: compiled once, cached
 
         net: FoldInMF = self.net
         params = (net.history, net.item, net.item_bias, net.rating_gate)
-        # One gradient buffer per CPU thread torch may use (the kernel sweeps runs of users in
-        # parallel into them); kept across steps: fresh ones each batch cost more (page
-        # faults, cold cache) than the kernel's own work on them.
-        chunks = max(1, torch.get_num_threads())
-        if getattr(self, "_grad_buffers", (None, 0))[:2] != (net, chunks):
-            self._grad_buffers = (net, chunks, [p.new_zeros((chunks, *p.shape)) for p in params])
-        buffers = self._grad_buffers[2]
-        for g in buffers:
+        # Gradient buffers kept across steps: fresh ones each batch cost more (page faults,
+        # cold cache) than the kernel's own work on them.
+        if getattr(self, "_grad_buffers", (None,))[0] is not net:
+            self._grad_buffers = (net, [torch.zeros_like(p) for p in params])
+        grads = self._grad_buffers[1]
+        for g in grads:
             g.zero_()
-        if chunks > 1:
-            numba.set_num_threads(min(chunks, numba.config.NUMBA_NUM_THREADS))
         loss = bpr_fold_in_grads(batch["items"].numpy(), batch["buckets"].numpy(), batch["norm"].numpy(),
                                  batch["neg"].numpy(), *(p.detach().numpy() for p in params), int(self.max_len),
-                                 GAP_BUCKET, *(g.numpy() for g in buffers))
-        for p, g in zip(params, buffers):
-            p.grad = g[0] if chunks == 1 else g.sum(0)
+                                 GAP_BUCKET, *(g.numpy() for g in grads))
+        for p, g in zip(params, grads):
+            p.grad = g
         return torch.tensor(loss, dtype=torch.float32)
 
     def _loss(self, batch: dict, tables: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
