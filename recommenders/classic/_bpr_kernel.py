@@ -29,10 +29,10 @@ _LOSS_FLUSH = 512
 
 
 @njit(cache=True, fastmath=True, nogil=True, error_model="numpy")
-def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, lo, hi, inv_targets,
+def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, inv_targets,
            g_history, g_item, g_bias, g_gate):
-    """Rows lo .. hi-1 of a batch (lo: the first gap row of a user, or 0): the sum of their
-    targets' losses; adds inv_targets * their gradients into the g_* arrays.
+    """The sum of the batch's target losses; adds inv_targets * their gradients into the
+    g_* arrays.
 
     Step k adds row k-1 to the forward window sum s (= s_k) and scores target k. The
     gradient w.r.t. s_k, G_k = c_k * norm[k] * (Q[pos_k] - Q[neg_k]), joins a second
@@ -45,7 +45,7 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, lo,
     is about six such loops per row (fewer, fused loops measured faster than one loop per
     written array).
     """
-    n = hi
+    n = items.shape[0]
     d = history.shape[1]
     one = np.float32(1.0)
 
@@ -59,7 +59,7 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, lo,
     gap_run = 0  # consecutive gap rows up to k-1
     idle_run = 0  # consecutive non-target rows up to k
     slot_e, slot = 0, 1 % width  # ring slots of rows k-1 and k (counters: no division per row)
-    for k in range(lo + 1, n + width - 1):
+    for k in range(1, n + width - 1):
         if k < n:
             # forward: row k-1 enters the window, row k-1-width (in its ring slot) leaves it
             j = k - 1
@@ -119,7 +119,7 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, lo,
             continue
         # backward of row j = k - width: its embedding's gradient is r
         j = k - width
-        if j < lo or buckets[j] == gap:
+        if j < 0 or buckets[j] == gap:
             continue
         a, b = items[j], buckets[j]
         for f in range(d):
@@ -146,6 +146,6 @@ def bpr_fold_in_grads(items, buckets, norm, neg, history, item, bias, gate, widt
     if targets == 0:
         return 0.0
     inv_targets = np.float32(1.0 / targets)
-    loss = _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, 0, len(items), inv_targets,
+    loss = _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, inv_targets,
                   g_history, g_item, g_bias, g_gate)
     return loss / targets
