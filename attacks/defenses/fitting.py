@@ -65,7 +65,13 @@ def continue_training(model, train, valid=None, epochs: int = 1, seed: int = 0,
         raise ValueError(f"select must be 'best' or 'last', got {select!r}")
     started = time.perf_counter()
     data = model._prepare(train)
-    loss_fn = loss or model._loss
+    if loss is None and callable(getattr(model, "_train_step", None)):
+        train_step = model._train_step  # the model's own step (BPR-MF: its fused kernel on CPU)
+    else:
+        def train_step(batch):
+            value = (loss or model._loss)(batch)
+            value.backward()
+            return value.detach()
     device = model.device
     torch.manual_seed(seed)
     rng = np.random.default_rng([seed, 6007])
@@ -81,13 +87,9 @@ def continue_training(model, train, valid=None, epochs: int = 1, seed: int = 0,
         total, n = 0.0, 0
         for batch in model._batches(data, rng, gen):
             optimizer.zero_grad(set_to_none=True)
-            if loss is None and callable(getattr(model, "_train_step", None)):
-                value = model._train_step(batch)  # the model's own step (BPR-MF: its fused kernel on CPU)
-            else:
-                value = loss_fn(batch)
-                value.backward()
+            value = train_step(batch)
             optimizer.step()
-            total += float(value.detach())
+            total += float(value)
             n += 1
         model.net.eval()
         entry = {"epoch": epoch, "loss": total / max(n, 1)}
