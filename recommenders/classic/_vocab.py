@@ -67,8 +67,6 @@ class ItemVocab:
         """Indices of item ids (PAD for unknown ones); vectorised through a pandas Index, so
         a whole training log (a pandas Series) encodes in milliseconds."""
         values = item_ids if isinstance(item_ids, (pd.Series, np.ndarray, list, tuple)) else list(item_ids)
-        if len(values) == 0:
-            return np.zeros(0, dtype=np.int64)
         return (self._lookup.get_indexer(pd.Index(values, dtype=object)) + 1).astype(np.int64)  # -1 (unknown) -> PAD
 
     def encode_candidates(self, candidates: Sequence[Sequence[str]]) -> np.ndarray:
