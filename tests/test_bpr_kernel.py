@@ -78,3 +78,30 @@ def test_fused_kernel_option(ranking):
     BPRMF(**OPTS).fit(preference["train"], seed=0)  # "auto": the torch loss for preference
     with pytest.raises(ValueError, match="fused_kernel must be"):
         BPRMF(**OPTS, fused_kernel="yes").fit(ranking["train"], seed=0)
+
+
+def test_kernel_overwrites_whatever_the_gradient_buffers_held(ranking):
+    from recommenders.classic._bpr_kernel import bpr_fold_in_grads
+
+    model = BPRMF(**OPTS, fused_kernel=False).fit(ranking["train"], seed=0)
+    batch = {k: v.numpy() for k, v in _batch(model, ranking["train"]).items()}
+    gap = batch["buckets"] == GAP_BUCKET
+    user_starts = np.flatnonzero(gap[1:] & ~gap[:-1]) + 1
+    batch = {k: v[: user_starts[1]] for k, v in batch.items()}  # the first two users only
+    net = model.net
+    tables = [p.detach().numpy() for p in (net.history, net.item, net.item_bias, net.rating_gate)]
+    results = []
+    for fill in (0.0, np.nan):  # fresh buffers, and buffers full of a previous step's leftovers
+        grads = [np.full_like(t, fill) for t in tables]
+        loss = bpr_fold_in_grads(batch["items"], batch["buckets"], batch["norm"], batch["neg"], *tables,
+                                 int(model.max_len), GAP_BUCKET, *grads)
+        results.append((loss, grads))
+    (loss0, clean), (loss1, stale) = results
+    assert loss1 == loss0
+    for a, b in zip(clean, stale):
+        np.testing.assert_array_equal(a, b)
+    # rows of items these two users' targets never touched (and the padding row) get a zero gradient
+    untouched = np.setdiff1d(np.arange(len(tables[1])), np.r_[batch["items"][~gap[: len(batch["items"])]], batch["neg"]])
+    assert 0 in untouched and len(untouched) >= 10
+    assert not stale[0][untouched].any() and not stale[1][untouched].any()
+    assert stale[0].any() and stale[1].any()

@@ -22,32 +22,20 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
-from numba.core.compiler import Compiler
+
+from recommenders.classic._numba import noalias_njit
 
 # Rows between flushes of the loss product (each factor is in (1, 2]: 2**512 is finite).
 _LOSS_FLUSH = 512
 
 
-class _NoAliasCompiler(Compiler):
-    """numba's default pipeline, compiling with its ``noalias`` flag: the array arguments
-    are promised not to overlap (``bpr_fold_in_grads`` is only called with separate
-    tables and gradient buffers). Without it, LLVM guards every vectorised loop over the
-    factors with run-time overlap checks of all the arrays the loop touches, ~6 loops a
-    training row: measured 10-25% of the kernel's time. ``pipeline_class`` is numba's
-    documented hook for a custom compiler; ``Flags.noalias`` is the flag numba's own
-    parallel backend sets for the same purpose."""
-
-    def __init__(self, typingctx, targetctx, library, args, return_type, flags, locals):
-        flags.noalias = True  # a fresh Flags object per compilation
-        super().__init__(typingctx, targetctx, library, args, return_type, flags, locals)
-
-
-@njit(cache=True, fastmath=True, nogil=True, error_model="numpy", pipeline_class=_NoAliasCompiler)
-def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, inv_targets,
+@noalias_njit(fastmath=True)  # callers pass separate tables and gradient buffers
+def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap,
            g_history, g_item, g_bias, g_gate):
-    """The sum of the batch's target losses; adds inv_targets * their gradients into the
-    g_* arrays.
+    """The mean of the batch's target losses; its gradients are written into the g_*
+    arrays (whatever they held before: a table row's gradient is zeroed when the sweep
+    first touches it and the rows it never touches are zeroed at the end, which saves a
+    separate zeroing pass over the tables before each step).
 
     Step k adds row k-1 to the forward window sum s (= s_k) and scores target k. The
     gradient w.r.t. s_k, G_k = c_k * norm[k] * (Q[pos_k] - Q[neg_k]), joins a second
@@ -63,6 +51,15 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, inv
     n = items.shape[0]
     d = history.shape[1]
     one = np.float32(1.0)
+    g_bias[:] = 0.0
+    g_gate[:] = 0.0
+    seen_history = np.zeros(history.shape[0], dtype=np.bool_)  # g_history row zeroed yet?
+    seen_item = np.zeros(item.shape[0], dtype=np.bool_)
+    targets = 0
+    for k in range(1, n):
+        if norm[k] > 0:
+            targets += 1
+    inv_targets = np.float32(1.0 / max(targets, 1))
 
     s = np.zeros(d, dtype=np.float32)  # sum of embeddings of rows k-width .. k-1
     r = np.zeros(d, dtype=np.float32)  # sum of G over rows k-width+1 .. k
@@ -113,6 +110,11 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, inv
             g_bias[pos] += c
             g_bias[ng] -= c
             cs = c * scale
+            for row in (pos, ng):
+                if not seen_item[row]:
+                    seen_item[row] = True
+                    for f in range(d):
+                        g_item[row, f] = 0.0
             for f in range(d):
                 sv = cs * s[f]
                 g_item[pos, f] += sv
@@ -137,30 +139,38 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, inv
         if j < 0 or buckets[j] == gap:
             continue
         a, b = items[j], buckets[j]
+        if not seen_history[a]:
+            seen_history[a] = True
+            for f in range(d):
+                g_history[a, f] = 0.0
         for f in range(d):
             rv = r[f]
             g_history[a, f] += gate[b, f] * rv
             g_gate[b, f] += history[a, f] * rv
     loss += math.log(product)
-    return loss
+    for row in range(g_history.shape[0]):  # rows no target touched: a zero gradient
+        if not seen_history[row]:
+            for f in range(d):
+                g_history[row, f] = 0.0
+    for row in range(g_item.shape[0]):
+        if not seen_item[row]:
+            for f in range(d):
+                g_item[row, f] = 0.0
+    return loss / max(targets, 1)
 
 
 def bpr_fold_in_grads(items, buckets, norm, neg, history, item, bias, gate, width: int, gap: int,
                       g_history, g_item, g_bias, g_gate) -> float:
-    """The batch's mean loss; adds its gradients into the g_* arrays (zeroed by the caller).
+    """The batch's mean loss (0 without targets); its gradients are written into the g_*
+    arrays (no zeroing needed beforehand).
 
     items, buckets, neg: int64 (n,); norm: float32 (n,); history, item: float32 (V, d)
     tables P and Q; bias: (V,); gate: (B, d) with B > gap (row ``gap`` is never read: gap
-    rows embed to zero, and it is not a parameter).
+    rows embed to zero, and it is not a parameter). The g_* arrays have the shapes of
+    history, item, bias, gate and must not overlap them or each other.
 
     One thread: numba's parallel layer here is OpenMP, which shares torch's runtime and
     changes torch's thread count as a side effect (and two threads measured no faster on
     8,192-row batches).
     """
-    targets = int(np.count_nonzero(norm[1:] > 0))
-    if targets == 0:
-        return 0.0
-    inv_targets = np.float32(1.0 / targets)
-    loss = _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, inv_targets,
-                  g_history, g_item, g_bias, g_gate)
-    return loss / targets
+    return _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap, g_history, g_item, g_bias, g_gate)

@@ -250,6 +250,15 @@ class BPRMF(TorchRecommender):
                              f"(task {self.task!r}, device {self.device.type!r}); use 'auto'")
         return bool(choice) and usable
 
+    def _make_optimizer(self) -> torch.optim.Optimizer:
+        if not self._fused():
+            return super()._make_optimizer()
+        from recommenders.classic._cpu_adam import CpuAdam  # numba: compiled once, cached
+
+        # torch's Adam update in one compiled call per step (see _cpu_adam)
+        return CpuAdam(self.net.parameters(), lr=float(self.setting("lr")),
+                       weight_decay=float(self.setting("weight_decay") or 0.0))
+
     def _train_step(self, batch: dict) -> torch.Tensor:
         if not self._fused():
             return super()._train_step(batch)
@@ -257,16 +266,16 @@ class BPRMF(TorchRecommender):
 
         net: FoldInMF = self.net
         params = (net.history, net.item, net.item_bias, net.rating_gate)
-        # Gradient buffers kept across steps: fresh ones each batch cost more (page faults,
-        # cold cache) than the kernel's own work on them.
-        if getattr(self, "_grad_buffers", (None,))[0] is not net:
-            self._grad_buffers = (net, [torch.zeros_like(p) for p in params])
-        grads = self._grad_buffers[1]
-        for g in grads:
-            g.zero_()
+        # Gradient buffers (and numpy views of them and of the tables) kept across steps:
+        # fresh ones each batch cost more (page faults, cold cache) than the kernel's own
+        # work on them. The kernel overwrites them; renewed if the tables are replaced.
+        key = tuple(p.data_ptr() for p in params)
+        if getattr(self, "_kernel_arrays", (None,))[0] != key:
+            grads = [torch.zeros_like(p) for p in params]
+            self._kernel_arrays = (key, grads, [p.detach().numpy() for p in params], [g.numpy() for g in grads])
+        _, grads, tables, grad_arrays = self._kernel_arrays
         loss = bpr_fold_in_grads(batch["items"].numpy(), batch["buckets"].numpy(), batch["norm"].numpy(),
-                                 batch["neg"].numpy(), *(p.detach().numpy() for p in params), int(self.max_len),
-                                 GAP_BUCKET, *(g.numpy() for g in grads))
+                                 batch["neg"].numpy(), *tables, int(self.max_len), GAP_BUCKET, *grad_arrays)
         for p, g in zip(params, grads):
             p.grad = g
         return torch.tensor(loss, dtype=torch.float32)
