@@ -105,3 +105,14 @@ def test_kernel_overwrites_whatever_the_gradient_buffers_held(ranking):
     assert 0 in untouched and len(untouched) >= 10
     assert not stale[0][untouched].any() and not stale[1][untouched].any()
     assert stale[0].any() and stale[1].any()
+
+
+def test_take_segments_concatenates_the_segments_in_order():
+    from recommenders.classic._bpr_kernel import take_segments
+
+    source = np.arange(50, dtype=np.int64) * 3
+    starts, lengths = np.array([30, 0, 12, 45]), np.array([5, 4, 0, 5])
+    out = np.empty(lengths.sum(), dtype=source.dtype)
+    take_segments(source, starts, lengths, out)
+    expected = np.concatenate([source[s : s + n] for s, n in zip(starts, lengths)])
+    np.testing.assert_array_equal(out, expected)

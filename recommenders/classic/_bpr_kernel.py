@@ -5,8 +5,9 @@
 traffic, not arithmetic, ~7x slower per epoch than a Cython SGD loop over the same
 interactions. This kernel computes the same loss and the same gradients in one sweep over
 the batch with the window sums kept as running sums, touching each table row while it is
-in cache. The optimizer step stays torch's, so a fit with and without the kernel is the
-same model trained the same way (the tests compare its loss and gradients with autograd's).
+in cache. Its Adam step (``_cpu_adam.CpuAdam``) is torch's update, so a fit with and without
+the kernel is the same model trained the same way (the tests compare the kernel's loss and
+gradients with autograd's, CpuAdam's steps with torch's Adam, and the two fits' scores).
 
 Batch layout (``BPRMF._batches``, the "gap layout"): whole user timelines laid end to
 end, each preceded by ``width`` rows of bucket ``gap`` whose gate is zero. Row k (k >= 1)
@@ -157,6 +158,18 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap,
             for f in range(d):
                 g_item[row, f] = 0.0
     return loss / max(targets, 1)
+
+
+@noalias_njit()
+def take_segments(source, starts, lengths, out):
+    """out = source[starts[0] : starts[0] + lengths[0]], then the next segment, ... (the
+    epoch's shuffled user timelines as block copies: ~3x faster than numpy's take on the
+    row indices)."""
+    at = 0
+    for i in range(starts.shape[0]):
+        start, length = starts[i], lengths[i]
+        out[at : at + length] = source[start : start + length]
+        at += length
 
 
 def bpr_fold_in_grads(items, buckets, norm, neg, history, item, bias, gate, width: int, gap: int,
