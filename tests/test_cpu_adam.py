@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import pytest
 import torch
 
@@ -48,3 +50,29 @@ def test_cpu_adam_refuses_what_it_cannot_update_in_place():
         CpuAdam([q]).step()
     with pytest.raises(ValueError, match="invalid lr"):
         CpuAdam([q], lr=-1.0)
+
+
+def test_cpu_adam_state_dict_round_trip_continues_the_same_steps():
+    a, b = _params(3), _params(3)
+    opt_a = CpuAdam(a, lr=0.02, weight_decay=1e-4)
+    g = torch.Generator().manual_seed(4)
+    grads = [[torch.randn(p.shape, generator=g) for p in a] for _ in range(6)]
+
+    def step(opt, params, grad):
+        for p, gr in zip(params, grad):
+            p.grad = gr.clone()
+        opt.step()
+
+    for grad in grads[:3]:
+        step(opt_a, a, grad)
+    opt_b = CpuAdam(b, lr=0.02, weight_decay=1e-4)
+    step(opt_b, b, grads[0])  # opt_b has moments (and cached views of them) of its own
+    with torch.no_grad():
+        for p, q in zip(b, a):
+            p.copy_(q)
+    opt_b.load_state_dict(copy.deepcopy(opt_a.state_dict()))  # as from a checkpoint file
+    for grad in grads[3:]:
+        step(opt_a, a, grad)
+        step(opt_b, b, grad)
+    for p, q in zip(a, b):
+        torch.testing.assert_close(p.detach(), q.detach(), rtol=0, atol=0)

@@ -53,6 +53,7 @@ class CpuAdam(torch.optim.Optimizer):
         if lr < 0 or eps < 0 or weight_decay < 0 or not (0 <= betas[0] < 1 and 0 <= betas[1] < 1):
             raise ValueError(f"CpuAdam: invalid lr={lr}, betas={betas}, eps={eps} or weight_decay={weight_decay}")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay})
+        self._views: dict = {}  # parameter -> flat numpy views (see _arrays)
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         # Optimizer.zero_grad's profiler hooks cost more than the few parameters here
@@ -63,7 +64,24 @@ class CpuAdam(torch.optim.Optimizer):
                 elif p.grad is not None:
                     p.grad.zero_()
 
-    @torch.no_grad()
+    def _arrays(self, p: torch.Tensor) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Flat views of a parameter, its gradient and its moments. Cached: per-step tensor-
+        to-numpy conversions and checks cost more than a small table's update. Rebuilt
+        when a tensor behind them changes (new storage, load_state_dict, a new gradient)."""
+        state = self.state[p]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
+        key = (p.data_ptr(), state["exp_avg"], state["exp_avg_sq"])
+        cached = self._views.get(p)
+        if cached is None or cached[0][0] != key[0] or cached[0][1] is not key[1] or cached[0][2] is not key[2]:
+            cached = (key, _flat(p, "a parameter"), _flat(key[1], "exp_avg"), _flat(key[2], "exp_avg_sq"), None, None)
+        if cached[4] is not p.grad:
+            cached = cached[:4] + (p.grad, _flat(p.grad.contiguous(), "a gradient"))
+        self._views[p] = cached
+        return cached[1], cached[5], cached[2], cached[3]
+
     def step(self, closure=None):
         loss = None
         if closure is not None:
@@ -76,15 +94,10 @@ class CpuAdam(torch.optim.Optimizer):
             for p in group["params"]:
                 if p.grad is None:
                     continue
+                arrays = self._arrays(p)
                 state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.contiguous_format)
                 state["step"] += 1
-                runs.setdefault(state["step"], []).append(
-                    (_flat(p, "a parameter"), _flat(p.grad.contiguous(), "a gradient"),
-                     state["exp_avg"].numpy().reshape(-1), state["exp_avg_sq"].numpy().reshape(-1)))
+                runs.setdefault(state["step"], []).append(arrays)
             beta1, beta2 = group["betas"]
             for t, arrays in runs.items():
                 params, grads, exp_avgs, exp_avg_sqs = (tuple(a) for a in zip(*arrays))
