@@ -76,3 +76,18 @@ def test_cpu_adam_state_dict_round_trip_continues_the_same_steps():
         step(opt_b, b, grad)
     for p, q in zip(a, b):
         torch.testing.assert_close(p.detach(), q.detach(), rtol=0, atol=0)
+
+
+def test_cpu_adam_reads_gradients_changed_in_place_and_non_contiguous_ones():
+    ours, ref = _params(5)[:1], _params(5)[:1]
+    opt, ref_opt = CpuAdam(ours, lr=0.05), torch.optim.Adam(ref, lr=0.05)
+    g = torch.Generator().manual_seed(6)
+    kept = torch.zeros(8, 37).t()  # one non-contiguous gradient tensor, refilled in place each step
+    for _ in range(4):
+        grad = torch.randn(37, 8, generator=g)
+        kept.copy_(grad)
+        ours[0].grad = kept
+        ref[0].grad = grad.clone()
+        opt.step()
+        ref_opt.step()
+    torch.testing.assert_close(ours[0].detach(), ref[0].detach(), rtol=1e-5, atol=1e-5)

@@ -77,8 +77,12 @@ class CpuAdam(torch.optim.Optimizer):
         cached = self._views.get(p)
         if cached is None or cached[0][0] != key[0] or cached[0][1] is not key[1] or cached[0][2] is not key[2]:
             cached = (key, _flat(p, "a parameter"), _flat(key[1], "exp_avg"), _flat(key[2], "exp_avg_sq"), None, None)
-        if cached[4] is not p.grad:
-            cached = cached[:4] + (p.grad, _flat(p.grad.contiguous(), "a gradient"))
+        grad = p.grad
+        if not grad.is_contiguous():  # read through a fresh copy: a cached one would go stale
+            self._views[p] = cached
+            return cached[1], _flat(grad.contiguous(), "a gradient"), cached[2], cached[3]
+        if cached[4] is not grad:
+            cached = cached[:4] + (grad, _flat(grad, "a gradient"))
         self._views[p] = cached
         return cached[1], cached[5], cached[2], cached[3]
 
