@@ -23,11 +23,22 @@ from __future__ import annotations
 import math
 
 import numpy as np
+from numba import njit
 
 from recommenders.classic._numba import noalias_njit
 
 # Rows between flushes of the loss product (each factor is in (1, 2]: 2**512 is finite).
 _LOSS_FLUSH = 512
+
+
+@njit(cache=True, nogil=True, inline="always")
+def _claim_row(seen, grad, row):
+    """Zero a gradient row the first time the sweep writes to it (the buffers come in
+    holding the previous step's gradients; see _sweep)."""
+    if not seen[row]:
+        seen[row] = True
+        for f in range(grad.shape[1]):
+            grad[row, f] = 0.0
 
 
 @noalias_njit(fastmath=True)  # callers pass separate tables and gradient buffers
@@ -111,11 +122,8 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap,
             g_bias[pos] += c
             g_bias[ng] -= c
             cs = c * scale
-            for row in (pos, ng):
-                if not seen_item[row]:
-                    seen_item[row] = True
-                    for f in range(d):
-                        g_item[row, f] = 0.0
+            _claim_row(seen_item, g_item, pos)
+            _claim_row(seen_item, g_item, ng)
             for f in range(d):
                 sv = cs * s[f]
                 g_item[pos, f] += sv
@@ -140,23 +148,16 @@ def _sweep(items, buckets, norm, neg, history, item, bias, gate, width, gap,
         if j < 0 or buckets[j] == gap:
             continue
         a, b = items[j], buckets[j]
-        if not seen_history[a]:
-            seen_history[a] = True
-            for f in range(d):
-                g_history[a, f] = 0.0
+        _claim_row(seen_history, g_history, a)
         for f in range(d):
             rv = r[f]
             g_history[a, f] += gate[b, f] * rv
             g_gate[b, f] += history[a, f] * rv
     loss += math.log(product)
     for row in range(g_history.shape[0]):  # rows no target touched: a zero gradient
-        if not seen_history[row]:
-            for f in range(d):
-                g_history[row, f] = 0.0
+        _claim_row(seen_history, g_history, row)
     for row in range(g_item.shape[0]):
-        if not seen_item[row]:
-            for f in range(d):
-                g_item[row, f] = 0.0
+        _claim_row(seen_item, g_item, row)
     return loss / max(targets, 1)
 
 
