@@ -22,8 +22,8 @@ machine load affects all alike; "per epoch" is the fit time divided by the epoch
 (ours: the training loop, data preparation reported separately). Before timing, one
 untimed 1-epoch fit of ours loads the compiled kernel (numba; compiled on first use
 after installation, then cached on disk): that one-time cost per process is printed.
---threads sets both libraries' threads (torch's for ours: its optimizer and the autograd
-row; the fused kernel always runs on one thread).
+--threads sets both libraries' threads (torch's for ours, which only the autograd row
+uses: the CPU fast path, kernel and CpuAdam, always runs on one thread).
 
 Per-epoch cost is not the whole story: the two need very different numbers of epochs.
 So the benchmark also trains both for --curve-epochs epochs, logging test NDCG@10 after
