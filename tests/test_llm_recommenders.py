@@ -330,3 +330,56 @@ def test_cross_encoder_head_starts_at_the_training_like_rate(splits):
     assert abs(rate - 0.5) > 0.05  # the check below means something only away from 0.5
     profiles, candidates = _batch(splits["preference"]["test"], n=8)
     assert model.score(profiles, candidates).mean() == pytest.approx(rate, abs=0.04)
+
+
+# -- the preference threshold, set on validation ---------------------------------------------
+
+
+def test_accuracy_threshold_is_the_most_accurate_cut_closest_to_zero():
+    from recommenders.llm.text_training import accuracy_threshold
+
+    assert accuracy_threshold([0, 0, 1, 1], [-2, -1, 1, 2]) == (0.0, 1.0)  # 0 already separates them
+    assert accuracy_threshold([0, 0, 1, 1], [1, 2, 3, 4]) == (2.5, 1.0)  # all logits above 0: cut moves up
+    assert accuracy_threshold([0, 0, 0, 1], [-4, -3, -2, -1]) == (-1.5, 1.0)  # all below 0: cut moves down
+    assert accuracy_threshold([1, 0, 0, 0], [-4, -3, -2, -1]) == (0.0, 0.75)  # nothing beats "all dislike"
+    # Ties between equal logits cannot be split: the best of the real splits, 0 among equals.
+    assert accuracy_threshold([0, 1, 0, 1], [1, 1, 3, 3]) == (0.0, 0.5)
+    assert accuracy_threshold([1, 1, 1, 0], [1, 2, 3, 4]) == (0.0, 0.75)
+
+
+@pytest.mark.parametrize("cls", [CrossEncoder])  # TwoTower: two fits with one seed differ (see the note)
+def test_preference_threshold_is_set_on_validation(cls, splits):
+    """After fit, 0.5 on the scores is the validation subset's most accurate cut: the
+    validation accuracy at 0.5 is the calibrated one (never below the uncalibrated one), and
+    the logits are the uncalibrated model's shifted by one constant (AUC unchanged)."""
+    data = splits["preference"]
+    options = {**TINY, "max_train_examples": 48, "max_valid_examples": 40}
+    plain = cls(**{**options, "calibrate_threshold": False}).fit(data["train"], data["valid"], seed=0)
+    model = cls(**options).fit(data["train"], data["valid"], seed=0)
+    info = model.calibration
+    assert info["valid_examples"] == min(40, len(data["valid"].examples))
+    assert info["valid_accuracy_calibrated"] >= info["valid_accuracy_at_0.5"]
+    from recommenders.llm import text_training as tt
+
+    valid = [data["valid"].examples[i] for i in tt.seeded_subset(len(data["valid"].examples), 40, 0, salt=7)]
+    probs = np.array([r[0] for r in model.score_examples(valid)])
+    labels = np.array([e.label for e in valid])
+    assert np.mean((probs >= 0.5) == labels) == pytest.approx(info["valid_accuracy_calibrated"])
+    before = np.array([r[0] for r in plain.score_examples(valid)])
+    assert np.mean((before >= 0.5) == labels) == pytest.approx(info["valid_accuracy_at_0.5"])
+    logit = lambda p: np.log(p) - np.log1p(-p)  # noqa: E731
+    np.testing.assert_allclose(logit(probs), logit(before) - info["threshold_logit"], atol=1e-4)
+    assert not plain.calibration
+
+
+@pytest.mark.parametrize("cls", MODELS)
+def test_calibration_survives_save_and_load(cls, splits, tmp_path):
+    data = splits["preference"]
+    model = cls(**{**TINY, "max_train_examples": 32, "max_valid_examples": 24}).fit(
+        data["train"], data["valid"], seed=0)
+    assert model.calibration["valid_accuracy_calibrated"] >= model.calibration["valid_accuracy_at_0.5"]
+    profiles, candidates = _batch(data["test"])
+    model.save(tmp_path)
+    loaded = Recommender.load(tmp_path)
+    assert loaded.calibration == model.calibration
+    np.testing.assert_allclose(loaded.score(profiles, candidates), model.score(profiles, candidates), rtol=1e-5)

@@ -80,6 +80,14 @@ class CrossEncoder(TextRecommender):
     def _wrap_lora(self) -> None:
         self.model = self._lora(self.model, "classifier")
 
+    def _shift_preference_logits(self, delta: float) -> bool:
+        bias = _output_bias(self.model)
+        if bias is None:
+            return False
+        with torch.no_grad():
+            bias.sub_(float(delta))
+        return True
+
     # -- training --------------------------------------------------------------------
     def _prepare_data(self, data: PairData | GroupData) -> dict:
         max_length = int(self.opts["max_length"])

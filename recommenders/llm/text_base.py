@@ -59,6 +59,10 @@ COMMON_DEFAULTS: dict = {
     "max_train_examples": None,  # a seeded random subset of train.examples (CPU budgets)
     "max_valid_examples": None,  # None: 500 (preference) / 50 (ranking, 100 candidates each)
     "patience": 1,  # epochs without a better valid metric before stopping
+    # Preference: move the decision threshold to the one most accurate on the validation
+    # subset (folded into the output bias, so scores stay probabilities with 0.5 the cut).
+    # A short CPU-budget fine-tune ranks well but its probabilities sit on one side of 0.5.
+    "calibrate_threshold": True,
     "negatives": 4,  # ranking: sampled negatives per profile in training
     "device": "auto",
     "mixed_precision": True,  # bf16 autocast on CUDA
@@ -156,6 +160,7 @@ class TextRecommender(Recommender):
         self.model: torch.nn.Module | None = None
         self.items: pd.DataFrame | None = None
         self.history: list[dict] = []  # one record per training epoch
+        self.calibration: dict = {}  # the preference threshold set on validation (fit)
         self._cache = tt.LRUCache(self.opts["cache_size"])
 
     # -- the model-specific parts ------------------------------------------------
@@ -203,6 +208,12 @@ class TextRecommender(Recommender):
 
     def _is_head_parameter(self, name: str) -> bool:
         """Parameters of a small scoring head (trained at head_lr where the model has one)."""
+        return False
+
+    def _shift_preference_logits(self, delta: float) -> bool:
+        """Subtract `delta` from every preference logit the model produces, in the weights
+        (e.g. its output bias), so scores, gradients and saved weights all agree. Returns
+        False where the model has no such parameter (the threshold then stays at 0.5)."""
         return False
 
     def invalidate_cache(self) -> None:
@@ -311,11 +322,33 @@ class TextRecommender(Recommender):
         self._initialize_heads(data, seed)
         self.history = []
         valid_examples = None
-        if valid is not None and valid.examples and int(self.opts["epochs"]) > 1:
+        if valid is not None and valid.examples:
             limit = self.opts["max_valid_examples"] or (500 if self.task == "preference" else 50)
             valid_examples = [valid.examples[i] for i in tt.seeded_subset(len(valid.examples), limit, seed, salt=7)]
-        self._train(data, int(self.opts["epochs"]), seed, valid_examples)
+        epochs = int(self.opts["epochs"])
+        self._train(data, epochs, seed, valid_examples if epochs > 1 else None)
+        if self.task == "preference" and self.opts["calibrate_threshold"] and valid_examples:
+            self._calibrate_threshold(valid_examples)
         return self
+
+    def _calibrate_threshold(self, valid_examples) -> None:
+        """Set the like/dislike cut to the validation subset's most accurate one (kept in
+        `calibration`, saved with the model: the logit threshold and the validation accuracy
+        before and after). The ranking of pairs, hence AUC, is unchanged."""
+        labels = [e.label for e in valid_examples]
+        self.invalidate_cache()
+        pairs = self.render_pairs([e.profile for e in valid_examples], [e.candidates[:1] for e in valid_examples])
+        logits = np.asarray(self.score_text_logits(*pairs), dtype=float)
+        threshold, accuracy = tt.accuracy_threshold(labels, logits)
+        if threshold != 0.0 and not self._shift_preference_logits(threshold):
+            threshold, accuracy = 0.0, float(np.mean((logits >= 0).astype(int) == np.asarray(labels)))
+        self.invalidate_cache()
+        self.calibration = {
+            "threshold_logit": threshold,
+            "valid_accuracy_at_0.5": float(np.mean((logits >= 0).astype(int) == np.asarray(labels))),
+            "valid_accuracy_calibrated": accuracy,
+            "valid_examples": len(labels),
+        }
 
     def fine_tune_text(self, profile_texts, candidate_texts, labels, epochs: int = 1, seed: int = 0, lr=None):
         """Continue training from the current weights on texts (e.g. adversarial examples with
@@ -418,12 +451,13 @@ class TextRecommender(Recommender):
 
     # -- persistence ------------------------------------------------------------------
     def config(self) -> dict:
-        return {**super().config(), "history": self.history}
+        return {**super().config(), "history": self.history, "calibration": self.calibration}
 
     @classmethod
     def from_config(cls, config: dict) -> "TextRecommender":
         model = super().from_config(config)
         model.history = list(config.get("history", []))
+        model.calibration = dict(config.get("calibration", {}))
         return model
 
     def save_state(self, directory: Path) -> None:

@@ -195,6 +195,30 @@ def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
     return float(roc_auc_score(labels, np.asarray(scores)))
 
 
+def accuracy_threshold(labels: Sequence[int], logits: Sequence[float]) -> tuple[float, float]:
+    """(t, accuracy): the logit threshold t for which "like exactly when logit >= t" is most
+    accurate on (labels, logits), a midpoint between adjacent distinct logits (or below or
+    above them all); among equally accurate thresholds, 0 (the untouched decision rule) where
+    it is one of them, else the one closest to 0."""
+    y = np.asarray(labels, dtype=int)
+    z = np.asarray(logits, dtype=float)
+    if not len(y):
+        return 0.0, math.nan
+    values, inverse = np.unique(z, return_inverse=True)
+    pos = np.bincount(inverse, weights=y, minlength=len(values))
+    neg = np.bincount(inverse, weights=1 - y, minlength=len(values))
+    # Split k: values[:k] predicted "dislike", values[k:] "like" (k = 0 .. len(values)).
+    correct = np.concatenate([[0.0], np.cumsum(neg)]) + np.concatenate([np.cumsum(pos[::-1])[::-1], [0.0]])
+    lo = np.concatenate([[-np.inf], values])  # split k holds every t in (lo[k], hi[k]]
+    hi = np.concatenate([values, [np.inf]])
+    accuracy = float(correct.max() / len(y))
+    best = np.flatnonzero(correct == correct.max())
+    if np.any((lo[best] < 0) & (0 <= hi[best])):
+        return 0.0, accuracy
+    mid = np.where(np.isinf(lo), hi - 1.0, np.where(np.isinf(hi), lo + 1.0, (lo + hi) / 2))
+    return float(mid[best][np.argmin(np.abs(mid[best]))]), accuracy
+
+
 def mean_reciprocal_rank(rows: Sequence[np.ndarray], positives: Sequence[int]) -> float:
     """Ties are counted against the positive (a model that scores everything equal earns nothing)."""
     rr = [1.0 / (1 + int(np.sum(np.delete(s, p) >= s[p]))) for s, p in zip(rows, positives)]

@@ -189,6 +189,11 @@ class TwoTower(TextRecommender):
             self._fit_preference_head(p_vec, i_vec, data.labels[keep], seed)
         self.invalidate_cache()
 
+    def _shift_preference_logits(self, delta: float) -> bool:
+        with torch.no_grad():
+            self.model.pref_bias.sub_(float(delta))
+        return True
+
     def _finish_training(self, data: PairData | GroupData, seed: int) -> None:
         """Refit the preference head on the fine-tuned features (the encoder stays as trained)."""
         if isinstance(data, PairData) and self.opts["linear_probe"] and len(self.history):
