@@ -128,6 +128,17 @@ def count_examples(timeline: pd.DataFrame, task: str, split: str) -> int:
     return int(_eligible(timeline, task, split).sum())
 
 
+
+def subset_indices(timeline: pd.DataFrame, task: str, split: str, seed: int, max_examples: int | None) -> np.ndarray | None:
+    """The seeded subset `build_task(max_examples=...)` keeps, as sorted indices for
+    `iter_examples(keep=...)`; None when the whole split is kept."""
+    if max_examples is None:
+        return None
+    total = count_examples(timeline, task, split)
+    if total <= max_examples:
+        return None
+    return np.sort(np.random.default_rng([seed, 7919]).choice(total, size=max_examples, replace=False))
+
 def iter_examples(
     timeline: pd.DataFrame,
     task: str,
@@ -215,11 +226,7 @@ def build_task(
     if task == "preference" and timeline["rating"].isna().all():
         raise ValueError(f"dataset {dataset.name!r} has no ratings (implicit feedback): the preference task needs them")
 
-    keep = None
-    if max_examples is not None:
-        total = count_examples(timeline, task, split)
-        if total > max_examples:
-            keep = np.sort(np.random.default_rng([seed, 7919]).choice(total, size=max_examples, replace=False))
+    keep = subset_indices(timeline, task, split, seed, max_examples)
     examples = list(iter_examples(timeline, task, split, seed=seed, history_len=history_len,
                                   num_negatives=num_negatives, keep=keep))
     return TaskData(dataset, task, split, examples, timeline, seed=seed, history_len=history_len)
