@@ -56,6 +56,16 @@ def source_key(name_or_path: str | Path, format: str | None = None, meta: str | 
             files.append(Path(meta).expanduser())
         stamp = [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files]
         what = {"path": str(path.resolve()), "files": stamp}
+    elif sources.source(str(name_or_path)).format == "amazon2023" and sources.read_manifest(
+            sources.dataset_dir(str(name_or_path))) is None:
+        from benchmark.data import hub
+
+        category = sources.source(str(name_or_path)).name.partition(":")[2]
+        found = hub.local_files(hub.check_category(category))
+        files = [p for p in (found or ()) if p is not None]
+        # Hub data is identified by repository and config (datasets' own cache tracks its revisions).
+        what = {"hub": hub.HUB_REPO, "configs": [hub.review_config(category), hub.meta_config(category)],
+                "local": [[str(p.resolve()), p.stat().st_size, p.stat().st_mtime_ns] for p in files]}
     else:
         folder, detected = sources.resolve(str(name_or_path))
         manifest = sources.read_manifest(folder) or {}
@@ -96,6 +106,7 @@ def cached_task_examples(
     format: str | None = None,
     meta: str | Path | None = None,
     refresh: bool = False,
+    timings: dict | None = None,
 ) -> dict[str, datasets.Dataset]:
     """Examples of `task` for each split as memory-mapped `datasets.Dataset`s, from the cache when
     the same source, template and options were processed before. Rows are those of
@@ -103,7 +114,11 @@ def cached_task_examples(
 
     max_examples: a seeded subset size for every split, or a dict split -> size.
     refresh: recompute even when cached.
+    timings: a dict to fill with the seconds each stage took ("load", "fingerprint", "split",
+        "examples:<split>"), "interactions" read, and "hit" (all from the cache), for benchmarks.
     """
+    clock = time.perf_counter
+    timings = {} if timings is None else timings
     if task not in TASKS:
         raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
     get_template(template)  # an unknown template fails before any work
@@ -129,13 +144,19 @@ def cached_task_examples(
             if (folder / "meta.json").is_file():
                 out[split] = _open(folder, task)
         if len(out) == len(splits):
+            timings["hit"] = True
             return out
 
     from benchmark.data.load import dataset_fingerprint, load_dataset
     from benchmark.profiles import split_dataset
 
+    started = clock()
     dataset = load_dataset(name_or_path, format=format, meta=meta)
+    timings["load"] = clock() - started
+    timings["interactions"] = dataset.n_interactions
+    started = clock()
     fingerprint = dataset_fingerprint(dataset)
+    timings["fingerprint"] = clock() - started
     _write_json_atomic(index, {"fingerprint": fingerprint, "source": str(name_or_path), "dataset": dataset.name,
                                "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())})
     timeline = None
@@ -146,11 +167,14 @@ def cached_task_examples(
             out[split] = _open(folder, task)
             continue
         if timeline is None:
+            started = clock()
             timeline = split_dataset(dataset, min_history=MIN_HISTORY)
+            timings["split"] = clock() - started
             if task == "preference" and timeline["rating"].isna().all():
                 raise ValueError(f"dataset {dataset.name!r} has no ratings (implicit feedback): "
                                  "the preference task needs them")
             renderer = Renderer(dataset.items, template=template)
+        started = clock()
         keep = subset_indices(timeline, task, split, seed, limits.get(split))
         examples = iter_examples(timeline, task, split, seed=seed, history_len=history_len,
                                  num_negatives=num_negatives, keep=keep)
@@ -173,6 +197,8 @@ def cached_task_examples(
         finally:
             shutil.rmtree(work, ignore_errors=True)
         out[split] = _open(folder, task)
+        timings[f"examples:{split}"] = clock() - started
+    timings["hit"] = False
     return out
 
 

@@ -16,7 +16,8 @@ def load_dataset(name_or_path: str | Path, format: str | None = None, meta: str 
     """Load by registry name (e.g. "movielens-100k", "amazon2018:Gift_Cards") or by path.
 
     A path wins when it exists; otherwise the name must be registered (see
-    `recrobust data list`). Names are fetched into the cache on first use.
+    `recrobust data list`). Names are fetched into the cache on first use; Amazon 2023
+    categories not fetched before load through the Hugging Face Hub (benchmark/data/hub.py).
     """
     from benchmark.data import sources
     from benchmark.data.readers import read_path
@@ -32,6 +33,12 @@ def load_dataset(name_or_path: str | Path, format: str | None = None, meta: str 
             f"unknown dataset {name!r}: not a path, and not one of: "
             + ", ".join(d["name"] for d in sources.list_datasets())
         )
+    src = sources.source(name)
+    if src.format == "amazon2023" and sources.read_manifest(sources.dataset_dir(name)) is None:
+        # Not fetched: local files in the Hub layout, else the Hub through `datasets` (benchmark/data/hub.py).
+        from benchmark.data.hub import load_amazon2023
+
+        return load_amazon2023(src.name.partition(":")[2])
     folder, detected = sources.resolve(name)
     return read_path(folder, format=format or detected, meta=meta, name=name)
 
