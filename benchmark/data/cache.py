@@ -16,6 +16,7 @@ batches, and renames the finished folder into place (a killed run leaves no half
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
@@ -170,6 +171,8 @@ def cached_task_examples(
             started = clock()
             timeline = split_dataset(dataset, min_history=MIN_HISTORY)
             timings["split"] = clock() - started
+            # The timeline holds every interaction; the loaded copy is not needed any more.
+            dataset = dataclasses.replace(dataset, interactions=dataset.interactions.iloc[:0])
             if task == "preference" and timeline["rating"].isna().all():
                 raise ValueError(f"dataset {dataset.name!r} has no ratings (implicit feedback): "
                                  "the preference task needs them")

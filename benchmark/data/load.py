@@ -47,7 +47,12 @@ def dataset_fingerprint(dataset: Dataset) -> str:
     """sha256 of the canonical content (interactions in a fixed order + item titles),
     so the same data read from a different format or path gives the same fingerprint."""
     inter = dataset.interactions[["user_id", "item_id", "rating", "timestamp"]]
-    inter = inter.sort_values(["user_id", "timestamp", "item_id", "rating"], kind="mergesort")
+    # The order of sort_values(["user_id", "timestamp", "item_id", "rating"]), computed on integer
+    # codes of the sorted ids (same order, far faster on millions of rows; rows that tie are equal).
+    users = pd.factorize(inter["user_id"], sort=True)[0]
+    items = pd.factorize(inter["item_id"], sort=True)[0]
+    order = np.lexsort((inter["rating"].to_numpy(dtype="float64"), items, inter["timestamp"].to_numpy(), users))
+    inter = inter.take(order)
     digest = hashlib.sha256()
     digest.update(pd.util.hash_pandas_object(inter, index=False).values.tobytes())
     titles = dataset.items["title"] if "title" in dataset.items else pd.Series(dtype=object)
