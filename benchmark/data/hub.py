@@ -103,8 +103,27 @@ def load_amazon2023(category: str, *, local_root: str | Path | None = None, repo
     return load_from_hub(category, repo=repo, text=text, revision=revision)
 
 
+def hub_reachable(host: str = "huggingface.co", timeout: float = 3.0) -> bool:
+    """A quick TCP check, so that an offline machine gets one clear error at once instead of
+    huggingface_hub's retries (about half a minute of warnings)."""
+    import socket
+
+    if os.environ.get("HF_HUB_OFFLINE", "").lower() in ("1", "true", "yes"):
+        return True  # let datasets answer from its own cache
+    try:
+        with socket.create_connection((host, 443), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
 def _hub_split(repo: str, config: str, columns: list[str], revision: str | None, cache_dir: str | None = None):
     import datasets
+
+    if not Path(repo).exists() and not hub_reachable():
+        raise DataError(f"Hugging Face dataset {repo!r}, config {config!r}: the Hub (huggingface.co) is not reachable; "
+                        f"offline, put the files in the Hub layout (raw/review_categories/<Category>.jsonl, "
+                        f"raw/meta_categories/meta_<Category>.jsonl) under {ROOT_ENV} or RECROBUST_HOME/downloads")
 
     try:
         try:
@@ -123,7 +142,7 @@ def _hub_split(repo: str, config: str, columns: list[str], revision: str | None,
         if len(first) > 300:
             first = first[:300] + "..."
         hint = ""
-        if "connect" in first.lower() or "offline" in first.lower() or "resolve" in first.lower():
+        if any(w in first.lower() for w in ("connect", "offline", "resolve", "reach")):
             hint = (f"; offline, put the files in the Hub layout (raw/review_categories/<Category>.jsonl, "
                     f"raw/meta_categories/meta_<Category>.jsonl) under {ROOT_ENV} or RECROBUST_HOME/downloads")
         raise DataError(f"Hugging Face dataset {repo!r}, config {config!r}: {type(err).__name__}: {first}{hint}") from None

@@ -192,7 +192,7 @@ _AMAZON_EDITIONS = {
         homepage="https://cseweb.ucsd.edu/~jmcauley/datasets/amazon_v2/",
     ),
     "amazon2023": dict(
-        description="Amazon reviews 2023 (McAuley Lab), raw reviews + metadata (JSONL), category {c}",
+        description="Amazon reviews 2023 (McAuley Lab), raw reviews + metadata, category {c} (Hugging Face Hub configs raw_review_{c} / raw_meta_{c})",
         files=lambda c: (
             (f"{c}.jsonl",
              (f"https://huggingface.co/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/raw/review_categories/{c}.jsonl",)),
