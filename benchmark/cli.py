@@ -52,10 +52,11 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
-def _load(args):
+def _load(args, text: bool = False):
     from benchmark.data.load import load_dataset
 
-    return load_dataset(args.dataset, format=getattr(args, "format", None), meta=getattr(args, "meta", None))
+    return load_dataset(args.dataset, format=getattr(args, "format", None), meta=getattr(args, "meta", None),
+                        text=text)
 
 
 def cmd_data_info(args) -> int:
@@ -63,7 +64,7 @@ def cmd_data_info(args) -> int:
 
     from benchmark.data.stats import check_published, dataset_stats
 
-    dataset = _load(args)
+    dataset = _load(args, text=True)  # statistics describe the whole file, review text included
     stats = dataset_stats(dataset)
     check = check_published(args.dataset, stats)
     if check is None and dataset.name != args.dataset:

@@ -112,3 +112,12 @@ def test_streamed_arrow_file_matches_in_memory_rows(tmp_path, gift_cards):
     assert n == len(mapped) == len(data.examples)
     assert mapped.to_list() == hf.to_hf_dataset(data, renderer).to_list()
     assert len(mapped[0]["candidates"]) == 10
+
+
+def test_review_text_is_left_out_unless_asked_for(gift_cards):
+    lean = load_dataset(gift_cards)
+    full = load_dataset(gift_cards, text=True)
+    assert "review" not in lean.interactions.columns and "review" in full.interactions.columns
+    cols = ["user_id", "item_id", "rating", "timestamp"]
+    assert lean.interactions[cols].equals(full.interactions[cols])
+    assert full.interactions.memory_usage(deep=True).sum() > 2 * lean.interactions.memory_usage(deep=True).sum()

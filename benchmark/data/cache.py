@@ -152,7 +152,7 @@ def cached_task_examples(
     from benchmark.profiles import split_dataset
 
     started = clock()
-    dataset = load_dataset(name_or_path, format=format, meta=meta)
+    dataset = load_dataset(name_or_path, format=format, meta=meta, text=False)  # no template renders review text
     timings["load"] = clock() - started
     timings["interactions"] = dataset.n_interactions
     started = clock()
