@@ -14,8 +14,9 @@ preference task, the whole valid and test splits (one example per user each) and
 seeded --train-examples subset of the train split (what suites train on; rendering every
 train interaction of a 10M set as text is not what any run does). Printed per dataset:
 interactions, examples, stage times, cold wall, peak RSS (the child's ru_maxrss,
-interpreter and imports included; the RSS after imports is printed too), warm wall and the
-cold/warm ratio; then the growth exponent of cold wall time between consecutive sizes,
+interpreter and imports included; the RSS after imports is printed too), the cold run's CPU
+time (user + system: on a shared machine wall time stretches with others' load), warm wall and
+the cold/warm ratio; then the growth exponent of cold wall time between consecutive sizes,
 log(t2/t1) / log(n2/n1) (1 = linear). Goals (issue 17): the 10M set cold under 2 minutes
 and 4 GiB peak RSS, growth no worse than linear, warm >= 10x faster than cold.
 
@@ -102,12 +103,16 @@ def child(source: str, train_examples: int) -> None:
     runs = []
     for _ in range(2):
         timings: dict = {}
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         t0 = time.perf_counter()
         out = cached_task_examples(source, "preference", ("train", "valid", "test"), max_examples=limits,
                                    timings=timings)
         rows = {s: len(ds) for s, ds in out.items()}
         first = out["test"][0]["text"]  # touch the mapped data
-        runs.append({"wall": time.perf_counter() - t0, "timings": timings, "rows": rows, "sample": first[:60]})
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        cpu = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        runs.append({"wall": time.perf_counter() - t0, "cpu": cpu, "timings": timings, "rows": rows,
+                     "sample": first[:60]})
         del out
     print(json.dumps({
         "source": source, "interactions": runs[0]["timings"].pop("interactions"), "import_seconds": import_seconds,
@@ -169,16 +174,20 @@ def main() -> None:
         c, w = r["cold"], r["warm"]
         stages = ", ".join(f"{k} {v:.1f}" for k, v in c["timings"].items() if k != "hit")
         rows.append([r["name"], f"{r['interactions']:,}", f"{sum(c['rows'].values()):,}", stages, f"{c['wall']:.2f}",
+                     f"{c['cpu']:.2f}",
                      f"{r['peak_rss_mib']:.0f}", f"{r['rss_after_imports_mib']:.0f}", f"{w['wall']:.3f}",
                      f"{c['wall'] / w['wall']:.0f}x", w["timings"].get("hit")])
     print()
-    print(tabulate(rows, headers=["dataset", "interactions", "examples", "cold stages (s)", "cold wall (s)",
+    print(tabulate(rows, headers=["dataset", "interactions", "examples", "cold stages (s)", "cold wall (s)", "cold CPU (s)",
                                   "peak RSS (MiB)", "RSS after imports (MiB)", "warm wall (s)", "cold/warm", "warm hit"]))
     for a, b in zip(results, results[1:]):
         exponent = math.log(b["cold"]["wall"] / a["cold"]["wall"]) / math.log(b["interactions"] / a["interactions"])
+        cpu_exponent = math.log(b["cold"]["cpu"] / a["cold"]["cpu"]) / math.log(b["interactions"] / a["interactions"])
         print(f"growth exponent of cold wall time, {a['name']} -> {b['name']} "
-              f"({a['interactions']:,} -> {b['interactions']:,} interactions): {exponent:.2f}")
+              f"({a['interactions']:,} -> {b['interactions']:,} interactions): {exponent:.2f} (CPU time: {cpu_exponent:.2f})")
     print(f"train examples: seeded subset of {args.train_examples:,}; valid and test: whole splits; task: preference")
+    print(f"load average at the end (1, 5, 15 min): {', '.join(f'{x:.1f}' for x in os.getloadavg())} "
+          f"on {os.cpu_count()} CPUs (wall times stretch with other processes' load; CPU time much less)")
 
 
 if __name__ == "__main__":
