@@ -52,10 +52,11 @@ def cmd_data_fetch(args) -> int:
     return 0
 
 
-def _load(args):
+def _load(args, text: bool = False):
     from benchmark.data.load import load_dataset
 
-    return load_dataset(args.dataset, format=getattr(args, "format", None), meta=getattr(args, "meta", None))
+    return load_dataset(args.dataset, format=getattr(args, "format", None), meta=getattr(args, "meta", None),
+                        text=text)
 
 
 def cmd_data_info(args) -> int:
@@ -63,7 +64,7 @@ def cmd_data_info(args) -> int:
 
     from benchmark.data.stats import check_published, dataset_stats
 
-    dataset = _load(args)
+    dataset = _load(args, text=True)  # statistics describe the whole file, review text included
     stats = dataset_stats(dataset)
     check = check_published(args.dataset, stats)
     if check is None and dataset.name != args.dataset:
@@ -121,11 +122,11 @@ def cmd_data_show(args) -> int:
 
 
 def cmd_data_examples(args) -> int:
-    from benchmark.tasks import write_examples_jsonl
+    from benchmark.data.hf import export_examples
 
-    dataset, data, renderer = _examples_for(args)
-    n = write_examples_jsonl(data.examples, renderer, args.out)
-    print(f"wrote {n} {args.task} examples ({args.split}, seed {args.seed}) to {args.out}")
+    n = export_examples(_load(args), args.task, args.split, args.out, format=args.out_format, seed=args.seed,
+                        history_len=args.history, template=args.template, max_examples=args.max_examples)
+    print(f"wrote {n} {args.task} examples ({args.split}, seed {args.seed}) to {args.out} ({args.out_format})")
     return 0
 
 
@@ -283,9 +284,9 @@ def cmd_submit(args) -> int:
 
 
 # -- parser ---------------------------------------------------------------------
-def _add_dataset_args(p) -> None:
+def _add_dataset_args(p, format_flag: str = "--format") -> None:
     p.add_argument("dataset", metavar="NAME_OR_PATH", help="registered dataset name or a local path")
-    p.add_argument("--format", help="override format detection (movielens-100k, movielens-1m, movielens-latest, recbole, amazon2014, amazon2018, amazon2023)")
+    p.add_argument(format_flag, dest="format", help="override format detection (movielens-100k, movielens-1m, movielens-latest, recbole, amazon2014, amazon2018, amazon2023)")
     p.add_argument("--meta", help="Amazon metadata file, when it is not beside the reviews file")
 
 
@@ -324,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_data_info)
     for name, func, help_ in (("show", cmd_data_show, "print a user's rendered examples"),
-                              ("examples", cmd_data_examples, "write examples as JSON lines")):
+                              ("examples", cmd_data_examples, "write examples as JSON lines, Parquet or a HF dataset")):
         p = data.add_parser(name, help=help_)
-        _add_dataset_args(p)
+        # examples: --format is the output format, so the reader override is --input-format there.
+        _add_dataset_args(p, "--format" if name == "show" else "--input-format")
         p.add_argument("--task", choices=["preference", "ranking"], default="preference")
         p.add_argument("--seed", type=int, default=0)
         p.add_argument("--history", type=int, default=10)
@@ -339,6 +341,9 @@ def build_parser() -> argparse.ArgumentParser:
         else:
             p.add_argument("--split", choices=["train", "valid", "test"], required=True)
             p.add_argument("--out", required=True)
+            p.add_argument("--format", dest="out_format", choices=["jsonl", "parquet", "hf"], default="jsonl",
+                           help="jsonl (default), parquet, or hf (a datasets.save_to_disk folder)")
+            p.add_argument("--max-examples", type=int, help="seeded subset of the split")
         p.set_defaults(func=func)
 
     p = sub.add_parser("list", help="registered models, attacks or defenses")

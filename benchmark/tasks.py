@@ -14,7 +14,7 @@ import math
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable
+from typing import Iterable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -93,6 +93,114 @@ def _sample_negatives(rng, universe: np.ndarray, touched: set[str], n: int) -> t
     return tuple(str(i) for i in chosen)
 
 
+
+def _sample_negative_codes(rng, n_universe: int, touched: set[int], n: int) -> np.ndarray:
+    """_sample_negatives on item codes (positions in the sorted catalog): the same draws,
+    so the same negatives, without a string per catalog item."""
+    available = n_universe - len(touched)
+    n = min(n, max(available, 0))
+    chosen: list[int] = []
+    seen: set[int] = set()
+    if len(touched) < 0.5 * n_universe:
+        while len(chosen) < n:
+            for idx in rng.integers(0, n_universe, size=2 * (n - len(chosen)) + 8).tolist():
+                if idx not in touched and idx not in seen:
+                    seen.add(idx)
+                    chosen.append(idx)
+                    if len(chosen) == n:
+                        break
+    else:
+        pool = np.array([i for i in range(n_universe) if i not in touched], dtype=np.int64)
+        chosen = list(rng.choice(pool, size=n, replace=False))
+    return np.asarray(chosen, dtype=np.int64)
+
+def _eligible(timeline: pd.DataFrame, task: str, split: str) -> np.ndarray:
+    """Boolean mask of the timeline rows that give an example of `split`: the split's rows
+    with at least one earlier interaction (and, for preference, a rating)."""
+    mask = (timeline["split"].to_numpy() == split) & (timeline["position"].to_numpy() > 0)
+    if task == "preference":
+        mask &= ~np.isnan(timeline["rating"].to_numpy(dtype="float64"))
+    return mask
+
+
+def count_examples(timeline: pd.DataFrame, task: str, split: str) -> int:
+    """How many examples `iter_examples` yields for a split (vectorised, builds nothing)."""
+    return int(_eligible(timeline, task, split).sum())
+
+
+
+def subset_indices(timeline: pd.DataFrame, task: str, split: str, seed: int, max_examples: int | None) -> np.ndarray | None:
+    """The seeded subset `build_task(max_examples=...)` keeps, as sorted indices for
+    `iter_examples(keep=...)`; None when the whole split is kept."""
+    if max_examples is None:
+        return None
+    total = count_examples(timeline, task, split)
+    if total <= max_examples:
+        return None
+    return np.sort(np.random.default_rng([seed, 7919]).choice(total, size=max_examples, replace=False))
+
+def iter_examples(
+    timeline: pd.DataFrame,
+    task: str,
+    split: str,
+    seed: int = 0,
+    history_len: int = DEFAULT_HISTORY,
+    num_negatives: int = DEFAULT_NEGATIVES,
+    keep: np.ndarray | None = None,
+) -> Iterator[Example]:
+    """The examples of one split, one at a time, in timeline order (users sorted by id).
+
+    `keep`: sorted indices into that sequence to yield (a seeded subset); the others are
+    skipped without being built. Only the interactions a yielded example shows are turned
+    into Python objects, so memory stays flat whatever the dataset's size.
+    """
+    if task not in TASKS:
+        raise ValueError(f"unknown task {task!r}; known: {', '.join(TASKS)}")
+    eligible = np.flatnonzero(_eligible(timeline, task, split))
+    if keep is not None:
+        eligible = eligible[np.asarray(keep, dtype=np.int64)]
+    if not len(eligible):
+        return
+    positions = timeline["position"].to_numpy(dtype="int64")
+    expected = np.where(positions[1:] == 0, 0, positions[:-1] + 1)
+    if len(positions) and (positions[0] != 0 or not np.array_equal(positions[1:], expected)):
+        raise ValueError("timeline is not in leave_last_out order (each user's rows contiguous, positions 0, 1, ...)")
+    # Items as integer codes into the sorted catalog: no Python string per interaction.
+    codes, universe = pd.factorize(timeline["item_id"], sort=True)
+    universe = np.asarray(universe, dtype=object)
+    ratings = timeline["rating"].to_numpy(dtype="float64")
+    times = timeline["timestamp"].to_numpy(dtype="int64")
+    user_ids = timeline["user_id"].take(eligible).to_numpy(dtype=object)
+    starts = eligible - positions[eligible]  # each example's first row of its user
+    if task == "ranking":
+        bounds = np.append(np.flatnonzero(positions == 0), len(positions))
+        ends = bounds[np.searchsorted(bounds, starts, side="right")]
+    touched_of: tuple[int, set] = (-1, set())
+    # A user's history entries are built once, from the first row any of its examples shows.
+    user_start, base, entries = -1, 0, []
+    for k, (row, start) in enumerate(zip(eligible.tolist(), starts.tolist())):
+        pos = row - start
+        lo = max(start, row - history_len)
+        if start != user_start:
+            user_start, base, entries = start, lo, []
+        for r in range(base + len(entries), row):
+            entries.append(Interaction(universe[codes[r]], float(ratings[r]), int(times[r])))
+        history = tuple(entries[lo - base : row - base])
+        user_id = str(user_ids[k])
+        profile = Profile(user_id, history)
+        rating = float(ratings[row])
+        if task == "preference":
+            candidates: tuple[str, ...] = (universe[codes[row]],)
+            label = int(rating >= LIKE_THRESHOLD)
+        else:
+            if touched_of[0] != start:
+                touched_of = (start, set(codes[start:int(ends[k])].tolist()))
+            negatives = _sample_negative_codes(_user_rng(seed, user_id, pos), len(universe), touched_of[1], num_negatives)
+            candidates = (universe[codes[row]],) + tuple(universe[negatives].tolist())
+            label = 0
+        yield Example(f"{user_id}:{pos}", task, split, profile, candidates, label, rating)
+
+
 def build_task(
     dataset: Dataset,
     task: str,
@@ -118,33 +226,9 @@ def build_task(
     if task == "preference" and timeline["rating"].isna().all():
         raise ValueError(f"dataset {dataset.name!r} has no ratings (implicit feedback): the preference task needs them")
 
-    universe = np.array(sorted(timeline["item_id"].unique()), dtype=object)
-    examples: list[Example] = []
-    for user_id, group in timeline.groupby("user_id", sort=True):
-        entries = [
-            Interaction(i, float(r), int(t))
-            for i, r, t in zip(group["item_id"], group["rating"], group["timestamp"])
-        ]
-        touched = set(group["item_id"]) if task == "ranking" else set()
-        for pos, s in zip(group["position"], group["split"]):
-            if s != split or pos == 0:
-                continue
-            target = entries[pos]
-            if task == "preference" and math.isnan(target.rating):
-                continue
-            profile = Profile(str(user_id), tuple(entries[max(0, pos - history_len) : pos]))
-            if task == "preference":
-                candidates: tuple[str, ...] = (target.item_id,)
-                label = int(target.rating >= LIKE_THRESHOLD)
-            else:
-                negatives = _sample_negatives(_user_rng(seed, str(user_id), int(pos)), universe, touched, num_negatives)
-                candidates = (target.item_id,) + negatives
-                label = 0
-            examples.append(Example(f"{user_id}:{pos}", task, split, profile, candidates, label, target.rating))
-
-    if max_examples is not None and len(examples) > max_examples:
-        keep = np.sort(np.random.default_rng([seed, 7919]).choice(len(examples), size=max_examples, replace=False))
-        examples = [examples[i] for i in keep]
+    keep = subset_indices(timeline, task, split, seed, max_examples)
+    examples = list(iter_examples(timeline, task, split, seed=seed, history_len=history_len,
+                                  num_negatives=num_negatives, keep=keep))
     return TaskData(dataset, task, split, examples, timeline, seed=seed, history_len=history_len)
 
 

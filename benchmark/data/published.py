@@ -77,6 +77,22 @@ PUBLISHED: tuple[Published, ...] = (
         },
         aliases=("ml-latest-small", "movielens-latest-small", "ml_latest_small"),
     ),
+    # Rated-movie counts are not in these READMEs (they give movies in movies.csv), so only
+    # users and ratings are checked.
+    Published(
+        key="movielens-25m",
+        title="MovieLens 25M",
+        figures={"users": 162_541, "interactions": 25_000_095},
+        sources=dict.fromkeys(("users", "interactions"), _ML_PAGE + " (ml-25m)"),
+        aliases=("ml-25m", "ml25m", "movielens25m"),
+    ),
+    Published(
+        key="movielens-32m",
+        title="MovieLens 32M",
+        figures={"users": 200_948, "interactions": 32_000_204},
+        sources=dict.fromkeys(("users", "interactions"), _ML_PAGE + " (ml-32m)"),
+        aliases=("ml-32m", "ml32m", "movielens32m"),
+    ),
     Published(
         key="amazon2014:Musical_Instruments",
         title="Amazon product data (2014), Musical Instruments, 5-core",

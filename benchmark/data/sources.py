@@ -135,9 +135,32 @@ _MOVIELENS = (
         lines={"ratings.csv": 100_837, "movies.csv": 9_743},  # with header rows
         homepage="https://grouplens.org/datasets/movielens/latest/",
     ),
+    # ML-25M: sha256 as pinned in tensorflow/datasets url_checksums/movielens.txt (size 261,978,986 B);
+    # GroupLens publishes md5 6b51fb2759a8657d3bfcbfc42b592ada (ml-25m.zip.md5). Not re-verified here
+    # (no access to files.grouplens.org from this machine).
+    DatasetSource(
+        name="movielens-25m",
+        description="MovieLens 25M (GroupLens, 2019): 25,000,095 ratings, 162,541 users, 62,423 movies",
+        format="movielens-latest",
+        files=(RemoteFile("ml-25m.zip", (f"{_GROUPLENS}/ml-25m.zip",),
+                          ("8b21cfb7eb1706b4ec0aac894368d90acf26ebdfb6aced3ebd4ad5bd1eb9c6aa",), unpack_zip=True),),
+        lines={"ratings.csv": 25_000_096, "movies.csv": 62_424},  # with header rows
+        homepage="https://grouplens.org/datasets/movielens/25m/",
+    ),
+    # ML-32M: no published sha256 found (GroupLens publishes an md5 file, ml-32m.zip.md5, which
+    # we could not read from here); verified by structure: the release README's counts.
+    DatasetSource(
+        name="movielens-32m",
+        description="MovieLens 32M (GroupLens, 2023): 32,000,204 ratings, 200,948 users, 87,585 movies",
+        format="movielens-latest",
+        files=(RemoteFile("ml-32m.zip", (f"{_GROUPLENS}/ml-32m.zip",), (), unpack_zip=True),),
+        lines={"ratings.csv": 32_000_205, "movies.csv": 87_586},  # with header rows
+        homepage="https://grouplens.org/datasets/movielens/32m/",
+    ),
 )
 SOURCES: dict[str, DatasetSource] = {s.name: s for s in _MOVIELENS}
-ALIASES = {"ml-100k": "movielens-100k", "ml-1m": "movielens-1m", "ml-latest-small": "movielens-latest-small"}
+ALIASES = {"ml-100k": "movielens-100k", "ml-1m": "movielens-1m", "ml-latest-small": "movielens-latest-small",
+           "ml-25m": "movielens-25m", "ml-32m": "movielens-32m"}
 
 # Amazon reviews, any category. URL patterns are the McAuley lab's published download links,
 # confirmed against many public download scripts:
@@ -169,7 +192,7 @@ _AMAZON_EDITIONS = {
         homepage="https://cseweb.ucsd.edu/~jmcauley/datasets/amazon_v2/",
     ),
     "amazon2023": dict(
-        description="Amazon reviews 2023 (McAuley Lab), raw reviews + metadata (JSONL), category {c}",
+        description="Amazon reviews 2023 (McAuley Lab), raw reviews + metadata, category {c} (Hugging Face Hub configs raw_review_{c} / raw_meta_{c})",
         files=lambda c: (
             (f"{c}.jsonl",
              (f"https://huggingface.co/datasets/McAuley-Lab/Amazon-Reviews-2023/resolve/main/raw/review_categories/{c}.jsonl",)),

@@ -28,6 +28,7 @@ def read_path(
     format: str | None = None,
     meta: str | Path | None = None,
     name: str | None = None,
+    text: bool = True,
 ) -> Dataset:
     """Read a dataset from a folder or file.
 
@@ -36,9 +37,10 @@ def read_path(
     format: one of FORMATS to skip detection.
     meta: Amazon metadata file, when it is not beside the reviews as meta_<Category>.json[l][.gz].
     name: dataset name to record (default: from the folder or file name).
+    text: keep Amazon review text (False: not parsed into columns nor kept; no template renders it).
     """
     try:
-        return _read(Path(path).expanduser(), format, meta, name)
+        return _read(Path(path).expanduser(), format, meta, name, text)
     except DataError as err:
         # A parse error inside a gz file may really be damage to the file: say so instead.
         if err.path is not None and not getattr(err, "gzip_damage", False):
@@ -50,7 +52,7 @@ def read_path(
         raise DataError(f"cannot read: {err.strerror or err}", err.filename or path) from None
 
 
-def _read(path: Path, format: str | None, meta: str | Path | None, name: str | None) -> Dataset:
+def _read(path: Path, format: str | None, meta: str | Path | None, name: str | None, text: bool = True) -> Dataset:
     found = detect(path, format)
     meta_path = None if meta is None else Path(meta).expanduser()
     if meta_path is not None and found.format not in AMAZON_FORMATS:
@@ -63,4 +65,4 @@ def _read(path: Path, format: str | None, meta: str | Path | None, name: str | N
         return read_ml_latest(found.path, name=name)
     if found.format == "recbole":
         return read_recbole(found.path, name=name)
-    return read_amazon(found.path, found.format, meta=meta_path, name=name)
+    return read_amazon(found.path, found.format, meta=meta_path, name=name, text=text)

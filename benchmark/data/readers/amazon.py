@@ -140,32 +140,32 @@ def _review_text(summary, text) -> str:
     return "\n".join(parts)
 
 
-def read_reviews(path: Path, fmt: str) -> pd.DataFrame:
+def read_reviews(path: Path, fmt: str, text: bool = True) -> pd.DataFrame:
     """Fast path: Arrow's JSON reader, parsing only the keys we keep. Anything it cannot
     take cleanly (a bad line, a missing key, Python-literal lines, gzip damage) goes to the
-    line-by-line reader, which is the authority and names the offending line."""
+    line-by-line reader, which is the authority and names the offending line.
+    text=False: no "review" column (the review text is neither parsed into columns nor kept)."""
     require_nonempty(path)
-    fast = _read_reviews_arrow(path, fmt) if fmt != "amazon2014" else None
-    return fast if fast is not None else _read_reviews_lines(path, fmt)
+    fast = _read_reviews_arrow(path, fmt, text) if fmt != "amazon2014" else None
+    return fast if fast is not None else _read_reviews_lines(path, fmt, text)
 
 
-def _read_reviews_arrow(path: Path, fmt: str) -> pd.DataFrame | None:
+def _read_reviews_arrow(path: Path, fmt: str, text: bool = True) -> pd.DataFrame | None:
     try:
         import pyarrow as pa
     except ImportError:  # pragma: no cover - pandas 3 installs pyarrow alongside
         return None
     keys = REVIEW_KEYS[fmt]
-    schema = pa.schema(
-        [(keys.user, pa.string()), (keys.item, pa.string()), (keys.rating, pa.float64()),
-         (keys.time, pa.int64()), (keys.text, pa.string()), (keys.summary, pa.string())]
-    )  # fmt: skip
+    fields = [(keys.user, pa.string()), (keys.item, pa.string()), (keys.rating, pa.float64()), (keys.time, pa.int64())]
+    if text:
+        fields += [(keys.text, pa.string()), (keys.summary, pa.string())]
     try:
-        return _arrow_frame(path, keys, schema)
+        return _arrow_frame(path, keys, pa.schema(fields), text)
     except (pa.ArrowException, OSError, EOFError, ValueError):
         return None
 
 
-def _arrow_frame(path: Path, keys: ReviewKeys, schema) -> pd.DataFrame | None:
+def _arrow_frame(path: Path, keys: ReviewKeys, schema, text: bool = True) -> pd.DataFrame | None:
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.json as pa_json
@@ -187,14 +187,16 @@ def _arrow_frame(path: Path, keys: ReviewKeys, schema) -> pd.DataFrame | None:
         return None
     if not pc.all(pc.is_finite(ratings)).as_py():
         return None
-    review = pc.binary_join_element_wise(trimmed(keys.summary), trimmed(keys.text), "\n", null_handling="skip")
+    review = None
+    if text:
+        review = pc.binary_join_element_wise(trimmed(keys.summary), trimmed(keys.text), "\n", null_handling="skip")
+        review = review.to_pandas()
     return interactions_frame(
-        users.to_pandas(), items.to_pandas(), ratings.to_numpy(), times.to_numpy() // keys.time_divisor,
-        review.to_pandas(),
+        users.to_pandas(), items.to_pandas(), ratings.to_numpy(), times.to_numpy() // keys.time_divisor, review,
     )  # fmt: skip
 
 
-def _read_reviews_lines(path: Path, fmt: str) -> pd.DataFrame:
+def _read_reviews_lines(path: Path, fmt: str, text: bool = True) -> pd.DataFrame:
     keys = REVIEW_KEYS[fmt]
     users: list = []
     items: list = []
@@ -214,8 +216,9 @@ def _read_reviews_lines(path: Path, fmt: str) -> pd.DataFrame:
             times.append(rec[keys.time])
         except KeyError as exc:
             raise DataError(f"missing key {exc.args[0]!r}", path, lineno) from None
-        summaries.append(rec.get(keys.summary))
-        texts.append(rec.get(keys.text))
+        if text:
+            summaries.append(rec.get(keys.summary))
+            texts.append(rec.get(keys.text))
         lines.append(lineno)
     if not lines:
         raise DataError("empty file", path)
@@ -236,7 +239,7 @@ def _read_reviews_lines(path: Path, fmt: str) -> pd.DataFrame:
             bad = values[lines.index(line)] if line is not None else None
             raise DataError(f"key {key!r} is not a number: {bad!r}", path, line)
     timestamps = np.floor(np.asarray(times, dtype="float64") / keys.time_divisor).astype("int64")
-    reviews = [_review_text(s, t) for s, t in zip(summaries, texts)]
+    reviews = [_review_text(s, t) for s, t in zip(summaries, texts)] if text else None
     return interactions_frame(
         [str(u).strip() for u in users], [str(i).strip() for i in items],
         np.asarray(ratings, dtype="float64"), timestamps, reviews,
@@ -295,10 +298,12 @@ def read_meta(path: Path, fmt: str, wanted: set[str]) -> pd.DataFrame:
     return pd.DataFrame(list(rows.values()), columns=columns)
 
 
-def read_amazon(path: Path, fmt: str, meta: Path | None = None, name: str | None = None) -> Dataset:
+def read_amazon(path: Path, fmt: str, meta: Path | None = None, name: str | None = None,
+                text: bool = True) -> Dataset:
+    """text=False: leave the review text out (no template renders it; it is most of the file)."""
     if fmt not in AMAZON_FORMATS:
         raise ValueError(f"not an Amazon format: {fmt}")
-    interactions = read_reviews(path, fmt)
+    interactions = read_reviews(path, fmt, text=text)
     notes: list[str] = []
     if meta is None:
         meta = find_meta(path)

@@ -214,16 +214,18 @@ def read_ml_latest(folder: Path, name: str | None = None) -> Dataset:
     require_nonempty(ratings_path)
     required = ("userId", "movieId", "rating", "timestamp")
     _csv_header(ratings_path, required)
-    with pandas_errors(ratings_path):
-        # No usecols: with it pandas silently ignores a line with too many fields.
-        df = pd.read_csv(
-            ratings_path, dtype={"userId": str, "movieId": str},
-            keep_default_na=False, na_values=[""], skip_blank_lines=False,
-            compression=compression_of(ratings_path),
-        )  # fmt: skip
-    df = df[list(required)].rename(columns={"userId": "user", "movieId": "item"})
-    fields = {"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"}
-    interactions = _ratings_frame(df, ratings_path, 2, fields)
+    interactions = _read_ml_latest_ratings_arrow(ratings_path)
+    if interactions is None:  # the pandas reader is the authority: it names the bad line
+        with pandas_errors(ratings_path):
+            # No usecols: with it pandas silently ignores a line with too many fields.
+            df = pd.read_csv(
+                ratings_path, dtype={"userId": str, "movieId": str},
+                keep_default_na=False, na_values=[""], skip_blank_lines=False,
+                compression=compression_of(ratings_path),
+            )  # fmt: skip
+        df = df[list(required)].rename(columns={"userId": "user", "movieId": "item"})
+        fields = {"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"}
+        interactions = _ratings_frame(df, ratings_path, 2, fields)
 
     notes: list[str] = []
     movies_path = find_file(folder, "movies.csv")
@@ -236,6 +238,36 @@ def read_ml_latest(folder: Path, name: str | None = None) -> Dataset:
         name=name or folder.name, interactions=interactions, items=items, source=folder,
         format="movielens-latest", notes=notes, ratings_path=ratings_path,
     )  # fmt: skip
+
+
+def _read_ml_latest_ratings_arrow(path: Path) -> pd.DataFrame | None:
+    """Fast path for big ratings.csv files (ML-25M/32M): Arrow's multi-threaded CSV reader with
+    the exact column types. None when the file is anything but clean (a missing or
+    non-numeric field, a fractional timestamp, a wrong field count, damage): then the
+    pandas reader reads it and reports the offending line."""
+    try:
+        import pyarrow as pa
+        import pyarrow.csv as pa_csv
+    except ImportError:  # pragma: no cover - pandas 3 installs pyarrow alongside
+        return None
+    types = {"userId": pa.string(), "movieId": pa.string(), "rating": pa.float64(), "timestamp": pa.int64()}
+    try:
+        with pa.input_stream(str(path), compression="gzip" if compression_of(path) else None) as stream:
+            table = pa_csv.read_csv(stream, read_options=pa_csv.ReadOptions(block_size=1 << 24),
+                                    convert_options=pa_csv.ConvertOptions(column_types=types, strings_can_be_null=True,
+                                                                          quoted_strings_can_be_null=False))
+    except (pa.ArrowException, OSError, EOFError, ValueError):
+        return None
+    if table.num_rows == 0 or any(c not in table.column_names for c in types):
+        return None
+    if any(table[c].null_count for c in types):
+        return None
+    import pyarrow.compute as pc
+
+    if not pc.all(pc.is_finite(table["rating"])).as_py():
+        return None
+    return interactions_frame(table["userId"].to_pandas(), table["movieId"].to_pandas(),
+                              table["rating"].to_numpy(), table["timestamp"].to_numpy())
 
 
 def _read_ml_latest_movies(path: Path) -> pd.DataFrame:
