@@ -33,9 +33,9 @@ def _parse_options(pairs: list[str] | None, flag: str) -> dict:
 def cmd_data_list(args) -> int:
     from tabulate import tabulate
 
-    from benchmark.data import sources
+    from benchmark.data import plugins, sources
 
-    rows = sources.list_datasets()
+    rows = sources.list_datasets() + plugins.listing()
     if args.json:
         _print_json(rows)
     else:

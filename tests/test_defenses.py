@@ -306,9 +306,9 @@ class AppendTypo(Attack):
                             prob, label=example.label, correct_before=True, correct_after=False, success=True)
 
 
-def test_adv_augment_fine_tunes_text_models_on_the_adversarial_texts(pref, monkeypatch):
-    monkeypatch.setitem(attack_registry.ATTACKS, AppendTypo.name,
-                        (f"{__name__}:AppendTypo", "text", "test", "-"))
+def test_adv_augment_fine_tunes_text_models_on_the_adversarial_texts(pref, monkeypatch, request):
+    attack_registry.register(AppendTypo.name, f"{__name__}:AppendTypo", "text", "test", "-")
+    request.addfinalizer(lambda: attack_registry.REGISTRY.unregister(AppendTypo.name))
     model = build_model("cross-encoder", {**TINY_TEXT, "max_train_examples": 48})
     calls = []
     original = type(model).fine_tune_text

@@ -48,21 +48,19 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from attacks import registry as attack_registry
 from attacks.defenses.base import Defense
 from attacks.defenses import fitting, training_data as td
 
-PROFILE_INDEPENDENT = ("popularity",)
 OPTIONS = ("rounds", "attack", "attack_options", "attack_examples", "eval_examples", "attack_eval_examples",
            "epochs", "lr", "clean_mix", "negatives", "fit")
 
 
 def _attack_threat_model(name: str) -> str:
-    from attacks.registry import ATTACKS, _load_catalogs
-
-    _load_catalogs()
-    if name not in ATTACKS:
-        raise ValueError(f"adv-augment: unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}")
-    return ATTACKS[name][1]
+    try:
+        return attack_registry.threat_model(name)
+    except ValueError as err:
+        raise ValueError(f"adv-augment: {err}") from None
 
 
 class AdvAugment(Defense):
@@ -90,7 +88,7 @@ class AdvAugment(Defense):
         return "deepwordbug" if fitting.model_kind(model) == "text" else "profile-swap"
 
     def unsupported_reason(self, model) -> str | None:  # instance method: the reason depends on the attack option
-        if getattr(model, "name", None) in PROFILE_INDEPENDENT:
+        if not getattr(getattr(model, "capabilities", None), "profile_driven", True):
             return (f"{model.name} ignores the profile: no attack on it can succeed, so there are no adversarial "
                     "examples to add")
         attack = self._attack_name(model)
@@ -110,8 +108,6 @@ class AdvAugment(Defense):
 
     # -- training ---------------------------------------------------------------------------
     def train(self, model, train, valid=None, seed: int = 0) -> dict:
-        from attacks.registry import create as create_attack
-
         reason = self.unsupported_reason(model)
         if reason:
             raise ValueError(f"adv-augment does not apply to {getattr(model, 'name', model)!r}: {reason}")
@@ -136,7 +132,7 @@ class AdvAugment(Defense):
             raise ValueError("adv-augment: no training examples to attack")
 
         def make_attack():
-            return create_attack(attack_name, seed=seed, **attack_options)
+            return attack_registry.create(attack_name, seed=seed, **attack_options)
 
         eval_clean = eval_attack = None
         if valid is not None and valid.examples:

@@ -45,7 +45,6 @@ from attacks.defenses import fitting, training_data as td
 from attacks.profile.transformations import KINDS, Edit, State, apply
 
 DEFAULT_BUDGET = 3  # = attacks.profile.attacks.DEFAULT_BUDGET
-PROFILE_INDEPENDENT = ("popularity",)
 OPTIONS = ("budget", "kinds", "ratio", "rating_scale", "fit", "epochs")
 
 
@@ -170,7 +169,7 @@ class ProfileAugment(Defense):
         self.budget, self.kinds, self.ratio, self.rating_scale = budget, kinds, ratio, (lo, hi)
 
     def unsupported_reason(self, model) -> str | None:
-        if getattr(model, "name", None) in PROFILE_INDEPENDENT:
+        if not getattr(getattr(model, "capabilities", None), "profile_driven", True):
             return f"{model.name} ignores the profile: augmenting profiles cannot change it"
         return None
 
