@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -19,6 +18,7 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
+from benchmark import seeding
 from benchmark.data.dataset import Dataset
 from benchmark.profiles import SPLITS, Interaction, Profile, split_dataset
 
@@ -68,7 +68,7 @@ class TaskData:
 
 def _user_rng(seed: int, user_id: str, position: int) -> np.random.Generator:
     # Independent of iteration order: each example's negatives depend only on (seed, user, position).
-    return np.random.default_rng([seed, zlib.crc32(user_id.encode("utf-8")), position])
+    return seeding.rng(seed, user_id, position)
 
 
 def _sample_negatives(rng, universe: np.ndarray, touched: set[str], n: int) -> tuple[str, ...]:
@@ -143,7 +143,7 @@ def build_task(
             examples.append(Example(f"{user_id}:{pos}", task, split, profile, candidates, label, target.rating))
 
     if max_examples is not None and len(examples) > max_examples:
-        keep = np.sort(np.random.default_rng([seed, 7919]).choice(len(examples), size=max_examples, replace=False))
+        keep = seeding.seeded_subset(len(examples), max_examples, seed, 7919)
         examples = [examples[i] for i in keep]
     return TaskData(dataset, task, split, examples, timeline, seed=seed, history_len=history_len)
 

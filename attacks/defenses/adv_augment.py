@@ -51,6 +51,7 @@ from dataclasses import replace
 from attacks import registry as attack_registry
 from attacks.defenses.base import Defense
 from attacks.defenses import fitting, training_data as td
+from benchmark import seeding
 
 OPTIONS = ("rounds", "attack", "attack_options", "attack_examples", "eval_examples", "attack_eval_examples",
            "epochs", "lr", "clean_mix", "negatives", "fit")
@@ -255,15 +256,12 @@ def _text_unit(model, ex, perturbed: dict, target_item, seed: int) -> tuple:
     """A text attack's perturbed pair -> (profile text, candidate text(s), true label)."""
     if model.task == "preference":
         return perturbed["profile"], perturbed["candidate"], int(ex.label)
-    import zlib
-
-    import numpy as np
 
     renderer = model.renderer
     positive = ex.candidates[ex.label]
     others = [c for i, c in enumerate(ex.candidates) if i != ex.label]
     n_neg = int(model.opts.get("negatives", 4))
-    rng = np.random.default_rng([seed, 31337, zlib.crc32(ex.example_id.encode("utf-8"))])
+    rng = seeding.rng(seed, 31337, ex.example_id)
     chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)] if others else []
     if target_item is not None and target_item != positive and target_item not in chosen:
         chosen = [target_item, *chosen[: max(n_neg - 1, 0)]]  # a promoted target is a negative to learn

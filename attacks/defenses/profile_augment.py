@@ -34,7 +34,6 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from collections import Counter
 from typing import Sequence
 
@@ -43,6 +42,7 @@ import numpy as np
 from attacks.defenses.base import Defense
 from attacks.defenses import fitting, training_data as td
 from attacks.profile.transformations import KINDS, Edit, State, apply
+from benchmark import seeding
 
 DEFAULT_BUDGET = 3  # = attacks.profile.attacks.DEFAULT_BUDGET
 OPTIONS = ("budget", "kinds", "ratio", "rating_scale", "fit", "epochs")
@@ -137,7 +137,7 @@ def augment_examples(examples: Sequence, universe: Sequence[str], budget: int = 
         ex = examples[i]
         copy = copy_of[i]
         copy_of[i] += 1
-        rng = np.random.default_rng([seed, zlib.crc32(ex.example_id.encode("utf-8")), copy, 7102])
+        rng = seeding.rng(seed, ex.example_id, copy, 7102)
         aug, done = augment_example(ex, budget, kinds, universe, rating_scale, rng, f"~aug{copy}")
         out.append(aug)
         edits.append(done)

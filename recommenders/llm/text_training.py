@@ -16,6 +16,7 @@ from typing import Callable, Hashable, Iterable, Sequence
 
 import numpy as np
 import torch
+from benchmark import seeding
 
 # -- devices and precision ---------------------------------------------------
 
@@ -178,9 +179,7 @@ def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def seeded_subset(n: int, k: int | None, seed: int, salt: int = 104729) -> np.ndarray:
     """Indices of a seeded random subset of size k (all of them, in order, when k is None or >= n)."""
-    if k is None or k >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng([seed, salt]).choice(n, size=int(k), replace=False))
+    return seeding.seeded_subset(n, k, seed, salt)
 
 
 # -- validation metrics (for best-epoch selection only; reported metrics live in benchmark/) --
