@@ -23,6 +23,9 @@ and ``recommenders.conformance.check_model`` verifies that the promise is kept:
 - ``TextScorer`` (``text_input=True``): ``renderer``, ``render_pairs``, ``score_text``;
 - ``EmbeddingDifferentiable`` (``differentiable=True``): ``embedding_forward(profiles,
   candidates) -> (base tensors, forward(tables) -> raw scores (n, c))``;
+- ``Trainable``: ``loss(batch, tables=None)``, ``embedding_tables()``,
+  ``validation_metric(valid)`` and ``train_further(train, valid, epochs, seed, loss=...)``
+  (continue training through recommenders.training's loop, under a defense's loss);
 - ``TextFineTunable``: ``fine_tune_text(profile_texts, candidate_texts, labels, epochs,
   seed, lr)`` continues training on (adversarial) texts;
 - ``ItemIndexed``: ``item_ids()`` (the items the model knows) and ``item_rows(ids)`` (each
@@ -69,6 +72,21 @@ class EmbeddingDifferentiable(Protocol):
     """Differentiable scoring from embeddings: gradient attacks apply (Capabilities.differentiable)."""
 
     def embedding_forward(self, profiles, candidates) -> tuple[dict, Callable[[dict], Any]]: ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """Trained by batches and a loss (the torch ID models): a defense can continue training
+    it under its own objective, built from the model's loss and embedding tables."""
+
+    def loss(self, batch, tables: dict | None = None) -> Any: ...
+
+    def embedding_tables(self) -> dict: ...
+
+    def validation_metric(self, valid) -> tuple[str, float]: ...
+
+    def train_further(self, train, valid=None, epochs: int = 1, seed: int = 0, loss=None, patience: int = 0,
+                      progress=False, select: str = "best") -> dict: ...
 
 
 @runtime_checkable

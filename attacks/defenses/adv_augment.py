@@ -229,7 +229,7 @@ class AdvAugment(Defense):
             data = td.augmented(train, adv_examples, tag=f"adv{r}", base_examples=clean)
         else:
             data = td.only(train, [*clean, *adv_examples], tag=f"adv{r}")
-        log = fitting.continue_training(model, data, None, epochs=epochs, seed=seed + r)
+        log = model.train_further(data, None, epochs=epochs, seed=seed + r)
         log.update(clean_examples=len(clean), adversarial_examples=n_adv)
         return log
 

@@ -206,8 +206,7 @@ class ProfileAugment(Defense):
             p, c, y = fitting.text_units(model, units_from, seed)
             info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, int(self.options.get("epochs", 1)), seed)
         elif kind == "torch":
-            info["fine_tune"] = fitting.continue_training(model, data, valid, epochs=int(self.options.get("epochs", 1)),
-                                                          seed=seed)
+            info["fine_tune"] = model.train_further(data, valid, epochs=int(self.options.get("epochs", 1)), seed=seed)
         else:
             model.fit(data, valid, seed=seed)
         if isinstance(info.get("fine_tune"), dict):
