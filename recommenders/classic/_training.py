@@ -33,19 +33,11 @@ from benchmark.profiles import Profile
 from recommenders.base import Recommender
 from recommenders.classic._options import check_options, check_task
 from recommenders.classic._vocab import ItemVocab
+from recommenders.devices import resolve_device
 from recommenders.training import EpochLoop
 
 STATE_FILE = "model.safetensors"
 VALID_METRIC = {"preference": "auc", "ranking": "ndcg@10"}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} was asked for but CUDA is not available here (use device='auto' or 'cpu')")
-    return device
 
 
 def valid_metric(task: str, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
