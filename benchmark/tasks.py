@@ -24,6 +24,29 @@ from benchmark.profiles import SPLITS, Interaction, Profile, split_dataset
 
 TASKS = ("preference", "ranking")
 LIKE_THRESHOLD = 4.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task is scored by: the one place the task -> metric rules are written."""
+
+    name: str
+    primary_metric: str  # the headline metric, and what the ID models early-stop on
+    metrics: tuple[str, ...]  # what benchmark.evaluation reports
+    like_threshold: float | None = None  # preference: rating >= this is a "like"
+
+
+TASK_SPECS: dict[str, Task] = {
+    "preference": Task("preference", "auc", ("auc", "accuracy", "log_loss"), LIKE_THRESHOLD),
+    "ranking": Task("ranking", "ndcg@10", ("hr@10", "ndcg@10", "mrr")),
+}
+
+
+def task_spec(name: str) -> Task:
+    if name not in TASK_SPECS:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASK_SPECS)}")
+    return TASK_SPECS[name]
+
 DEFAULT_HISTORY = 10
 DEFAULT_NEGATIVES = 99
 

@@ -30,6 +30,7 @@ from safetensors.torch import load_file, save_file
 
 from benchmark import metrics
 from benchmark.profiles import Profile
+from benchmark.tasks import TASK_SPECS
 from recommenders.base import Recommender
 from recommenders.classic._options import check_options, check_task
 from recommenders.classic._vocab import ItemVocab
@@ -37,7 +38,7 @@ from recommenders.devices import resolve_device
 from recommenders.training import EpochLoop
 
 STATE_FILE = "model.safetensors"
-VALID_METRIC = {"preference": "auc", "ranking": "ndcg@10"}
+VALID_METRIC = {name: task.primary_metric for name, task in TASK_SPECS.items()}  # early stopping
 
 
 def valid_metric(task: str, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
