@@ -50,6 +50,7 @@ from dataclasses import replace
 
 from attacks import registry as attack_registry
 from attacks.defenses.base import Defense
+from benchmark.options import check_options
 from attacks.defenses import fitting, training_data as td
 from benchmark import seeding
 
@@ -69,9 +70,7 @@ class AdvAugment(Defense):
     description = "attack-augmented training in rounds (attack train sample -> add adversarial examples -> fine-tune -> re-evaluate)"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"adv-augment: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        check_options("adv-augment", OPTIONS, options)
         rounds = int(options.get("rounds", 2))
         if rounds < 0:
             raise ValueError(f"adv-augment: rounds must be >= 0, got {rounds}")

@@ -42,6 +42,7 @@ import time
 from typing import Sequence
 
 from attacks.defenses.base import Defense
+from benchmark.options import check_options
 from attacks.defenses import fitting
 from attacks.embedding import perturb
 
@@ -92,9 +93,7 @@ class EmbeddingAT(Defense):
     description = "adversarial training in embedding space: APR on item embeddings (bpr-mf, sasrec), PGD/FreeLB on input token embeddings (text models)"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"embedding-at: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        check_options("embedding-at", OPTIONS, options)
         eps = float(options.get("epsilon", DEFAULT_EPSILON))
         if eps <= 0:
             raise ValueError(f"embedding-at: epsilon must be > 0, got {eps}")

@@ -40,6 +40,7 @@ from typing import Sequence
 import numpy as np
 
 from attacks.defenses.base import Defense
+from benchmark.options import check_options
 from attacks.defenses import fitting, training_data as td
 from attacks.profile.transformations import KINDS, Edit, State, apply
 from benchmark import seeding
@@ -149,9 +150,7 @@ class ProfileAugment(Defense):
     description = "random profile edits (swap/insert/delete/rating flip, k <= budget) as data augmentation"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"profile-augment: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        check_options("profile-augment", OPTIONS, options)
         budget = int(options.get("budget", DEFAULT_BUDGET))
         if budget < 1:
             raise ValueError(f"profile-augment: budget must be >= 1, got {budget}")

@@ -40,6 +40,7 @@ from tqdm.auto import tqdm
 
 from benchmark.rendering import DEFAULT_TEMPLATE, Renderer
 from recommenders.base import Capabilities, Recommender
+from benchmark.options import check_options
 from recommenders.llm import text_training as tt
 from recommenders.llm.backbones import MINILM, apply_lora, is_peft_model
 from recommenders.training import EpochLoop
@@ -150,9 +151,7 @@ class TextRecommender(Recommender):
     backbone_kind: ClassVar[str] = "classifier"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(self.DEFAULTS))
-        if unknown:
-            raise ValueError(f"{type(self).__name__}: unknown option(s) {unknown}; known: {sorted(self.DEFAULTS)}")
+        check_options(type(self).__name__, self.DEFAULTS, options)
         super().__init__(**options)
         self.opts = {**self.DEFAULTS, **options}
         self.device = tt.resolve_device(self.opts["device"])
