@@ -22,7 +22,9 @@ dataset (users with taste clusters, so a personalised model has something to lea
   (text_input -> TextScorer, differentiable -> EmbeddingDifferentiable);
 - ``text-scorer``: ``score_text`` on ``render_pairs`` gives the same scores as ``score``;
 - ``gradients``: ``embedding_forward`` returns tensors whose gradients exist, are finite
-  and not all zero.
+  and not all zero;
+- ``item-index`` (ItemIndexed models): ``item_rows(item_ids())`` are distinct rows, -1 for
+  an unknown item.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ import torch
 from benchmark.data.dataset import Dataset
 from benchmark.profiles import Interaction, split_dataset
 from benchmark.tasks import build_task
-from recommenders.base import MODELS, Capabilities, EmbeddingDifferentiable, Recommender, TextScorer
+from recommenders.base import MODELS, Capabilities, EmbeddingDifferentiable, ItemIndexed, Recommender, TextScorer
 
 TASKS = ("preference", "ranking")
 N_PROFILES = 6  # examples scored by each check
@@ -260,6 +262,15 @@ def _check_task(report, build, model, task, caps, train, valid, examples, datase
 
     if caps.differentiable and isinstance(model, EmbeddingDifferentiable):
         report.add("gradients", task, *_gradients(model, profiles, candidates))
+
+    if isinstance(model, ItemIndexed):
+        try:
+            ids = list(model.item_ids())
+            rows = np.asarray(model.item_rows([*ids, "\x00no-such-item"]))
+            report.add("item-index", task, bool(ids) and (rows[:-1] >= 0).all() and len(set(rows[:-1])) == len(ids)
+                       and rows[-1] == -1, "item_rows(item_ids()) must give distinct rows >= 0, and -1 for an unknown item")
+        except Exception as err:
+            report.add("item-index", task, False, f"{type(err).__name__}: {err}")
 
 
 def _gradients(model, profiles, candidates) -> tuple[bool, str]:

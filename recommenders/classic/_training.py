@@ -291,6 +291,18 @@ class TorchRecommender(Recommender):
 
         return base, forward
 
+    # -- item index (recommenders.base.ItemIndexed) -----------------------------------
+    def item_ids(self) -> list[str]:
+        """The items the model has embeddings for."""
+        self._check_fitted()
+        return list(self.vocab.ids)
+
+    def item_rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Each item's row in the "item" embedding table; -1 for an item the model does not know."""
+        self._check_fitted()
+        known = set(self.vocab.ids)
+        return np.array([int(self.vocab.index(i)) if i in known else -1 for i in item_ids], dtype=np.int64)
+
     # -- persistence --------------------------------------------------------------------
     def config(self) -> dict:
         cfg = super().config()
