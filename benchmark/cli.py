@@ -33,9 +33,9 @@ def _parse_options(pairs: list[str] | None, flag: str) -> dict:
 def cmd_data_list(args) -> int:
     from tabulate import tabulate
 
-    from benchmark.data import sources
+    from benchmark.data import plugins, sources
 
-    rows = sources.list_datasets()
+    rows = sources.list_datasets() + plugins.listing()
     if args.json:
         _print_json(rows)
     else:
@@ -267,6 +267,18 @@ def cmd_leaderboard(args) -> int:
     return 0
 
 
+def cmd_check_model(args) -> int:
+    from recommenders.conformance import check_model
+
+    report = check_model(args.model, _parse_options(args.option, "--option"), tasks=args.task and [args.task],
+                         seed=args.seed)
+    if args.json:
+        _print_json({"model": report.model, "ok": report.ok, "checks": [vars(r) for r in report.results]})
+    else:
+        print(report.format())
+    return 0 if report.ok else 1
+
+
 def cmd_evaluate(args) -> int:
     from benchmark.submissions import evaluate_submission
 
@@ -392,6 +404,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--format", choices=["md", "latex", "csv", "html"], default="md")
     p.add_argument("--out", help="directory to write tables and plots into")
     p.set_defaults(func=cmd_leaderboard)
+
+    p = sub.add_parser("check-model", help="conformance check of a recommender (fit/score/save/load contract)")
+    p.add_argument("model", help="module:Class, a registered model or an installed plug-in name")
+    p.add_argument("--option", action="append", metavar="K=V", help="constructor option (repeatable)")
+    p.add_argument("--task", choices=["preference", "ranking"], help="check one task only (default: all declared)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_check_model)
 
     p = sub.add_parser("evaluate", help="run the fixed protocol on a submitted recommender")
     p.add_argument("--model", required=True, help="module:Class or an installed plug-in name")

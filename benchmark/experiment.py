@@ -4,6 +4,7 @@ evaluate, attack. One place, so `recrobust train/attack` and suite cells do the 
 from __future__ import annotations
 
 from benchmark.tasks import DEFAULT_HISTORY, DEFAULT_NEGATIVES, build_task
+from benchmark import seeding
 from benchmark.profiles import split_dataset
 
 
@@ -66,7 +67,7 @@ def run_attack(model, test_data, attack: str, seed: int = 0, budget: int | None 
 
     examples = list(test_data.examples)
     if max_examples is not None and len(examples) > max_examples:
-        keep = np.sort(np.random.default_rng([seed, 104729]).choice(len(examples), max_examples, replace=False))
+        keep = seeding.seeded_subset(len(examples), max_examples, seed, 104729)
         examples = [examples[i] for i in keep]
     kwargs = dict(options or {})
     if budget is not None:

@@ -12,6 +12,8 @@ from typing import Sequence
 import numpy as np
 from scipy.stats import rankdata
 
+from benchmark.tasks import TASK_SPECS
+
 EPS = 1e-7
 
 
@@ -79,4 +81,4 @@ def ranking_metrics(ranks, k: int = 10) -> dict[str, float]:
     }
 
 
-PRIMARY_METRIC = {"preference": "auc", "ranking": "ndcg@10"}
+PRIMARY_METRIC = {name: task.primary_metric for name, task in TASK_SPECS.items()}

@@ -18,13 +18,15 @@ import os
 import platform
 import subprocess
 import sys
-import tempfile
 from functools import lru_cache
 from importlib import metadata
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
 import numpy as np
+
+from benchmark.files import atomic_write_bytes as _atomic_write_bytes
+from benchmark.files import sha256_file
 
 SCHEMA_VERSION = "1.0"
 SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
@@ -80,23 +82,6 @@ def loads_strict(text: str) -> Any:
     return json.loads(text, parse_constant=_reject_constant)
 
 
-def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-
-
 def write_json_atomic(path: str | Path, value: Any) -> Path:
     path = Path(path)
     text = json.dumps(jsonable(value), sort_keys=True, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
@@ -111,14 +96,6 @@ def write_jsonl_atomic(path: str | Path, rows: Iterable[Any]) -> tuple[str, int]
     data = ("\n".join(lines) + ("\n" if lines else "")).encode("utf-8")
     _atomic_write_bytes(path, data)
     return hashlib.sha256(data).hexdigest(), len(lines)
-
-
-def sha256_file(path: str | Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 # --------------------------------------------------------------------------- schema

@@ -72,6 +72,13 @@ class Pipeline:
     def catalog(self) -> Catalog:
         return Catalog.from_registries()
 
+    def check_model(self, spec: str, options: dict):
+        """The conformance report (recommenders.conformance) of a model spec with its options:
+        `recrobust evaluate` runs it before any cell of a submission."""
+        from recommenders.conformance import check_model
+
+        return check_model(spec, options)
+
     def load_dataset(self, spec: DatasetSpec):
         from benchmark.data.load import load_dataset
 

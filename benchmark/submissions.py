@@ -137,6 +137,10 @@ def evaluate_submission(model_spec: str, card_path: str | Path, suite: str = "st
     except SuiteError as err:
         raise SubmissionError(f"model {model_spec!r} cannot run the {suite} protocol:\n{err}") from None
     caps = catalog.model_capabilities(model_spec)
+    report = pipeline.check_model(model_spec, card.get("model_options") or {})
+    if not report.ok:  # before any compute is spent on the protocol
+        raise SubmissionError(f"model {model_spec!r} fails the conformance check (recrobust check-model):\n"
+                              + report.format())
     work = Path(results_dir) / ".evaluations" / slug
     summary = run_suite(sub, work, jobs=jobs, executor=executor, progress=progress, pipeline=pipeline,
                         code_version=code_version, catalog=catalog)

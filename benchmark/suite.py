@@ -215,11 +215,7 @@ def _registry_model_options(name: str) -> set | None:
 def _registry_threat_model(name: str) -> str:
     from attacks import registry
 
-    registry._load_catalogs()
-    if name not in registry.ATTACKS:
-        known = ", ".join(sorted(registry.ATTACKS)) or "(none registered)"
-        raise ValueError(f"unknown attack {name!r}; known: {known}")
-    return registry.ATTACKS[name][1]
+    return registry.threat_model(name)
 
 
 def _registry_defense_names() -> list[str]:
@@ -233,9 +229,9 @@ def _registry_defense_known(name: str) -> bool:
 
 
 def _registry_dataset_known(name: str) -> bool:
-    from benchmark.data import sources
+    from benchmark.data import plugins, sources
 
-    return sources.is_known(name)
+    return sources.is_known(name) or plugins.is_plugin(name)
 
 
 # --------------------------------------------------------------------------- suite

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import json
 import math
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -19,11 +18,35 @@ from typing import Iterable, Iterator
 import numpy as np
 import pandas as pd
 
+from benchmark import seeding
 from benchmark.data.dataset import Dataset
 from benchmark.profiles import SPLITS, Interaction, Profile, split_dataset
 
 TASKS = ("preference", "ranking")
 LIKE_THRESHOLD = 4.0
+
+
+@dataclass(frozen=True)
+class Task:
+    """What a task is scored by: the one place the task -> metric rules are written."""
+
+    name: str
+    primary_metric: str  # the headline metric, and what the ID models early-stop on
+    metrics: tuple[str, ...]  # what benchmark.evaluation reports
+    like_threshold: float | None = None  # preference: rating >= this is a "like"
+
+
+TASK_SPECS: dict[str, Task] = {
+    "preference": Task("preference", "auc", ("auc", "accuracy", "log_loss"), LIKE_THRESHOLD),
+    "ranking": Task("ranking", "ndcg@10", ("hr@10", "ndcg@10", "mrr")),
+}
+
+
+def task_spec(name: str) -> Task:
+    if name not in TASK_SPECS:
+        raise ValueError(f"unknown task {name!r}; known: {', '.join(TASK_SPECS)}")
+    return TASK_SPECS[name]
+
 DEFAULT_HISTORY = 10
 DEFAULT_NEGATIVES = 99
 
@@ -68,7 +91,7 @@ class TaskData:
 
 def _user_rng(seed: int, user_id: str, position: int) -> np.random.Generator:
     # Independent of iteration order: each example's negatives depend only on (seed, user, position).
-    return np.random.default_rng([seed, zlib.crc32(user_id.encode("utf-8")), position])
+    return seeding.rng(seed, user_id, position)
 
 
 def _sample_negatives(rng, universe: np.ndarray, touched: set[str], n: int) -> tuple[str, ...]:
@@ -137,7 +160,7 @@ def subset_indices(timeline: pd.DataFrame, task: str, split: str, seed: int, max
     total = count_examples(timeline, task, split)
     if total <= max_examples:
         return None
-    return np.sort(np.random.default_rng([seed, 7919]).choice(total, size=max_examples, replace=False))
+    return seeding.seeded_subset(total, max_examples, seed, 7919)
 
 def iter_examples(
     timeline: pd.DataFrame,

@@ -12,7 +12,24 @@ Contract
 - ``save(dir)`` / ``Recommender.load(dir)``: JSON for config, safetensors for tensors;
   never pickle.
 - ``capabilities``: text input (then also ``score_text``), differentiable (then the
-  embedding hooks used by gradient attacks).
+  embedding hooks used by gradient attacks), and whether the profile drives the score
+  (``profile_driven``; False only for a deliberately non-personalised baseline such as
+  Popularity, which profile attacks and profile-based defenses then skip).
+
+Optional protocols (``typing.runtime_checkable``; generic code asks ``isinstance(model,
+TextScorer)`` etc., never a model's name). A declared capability promises its protocol,
+and ``recommenders.conformance.check_model`` verifies that the promise is kept:
+
+- ``TextScorer`` (``text_input=True``): ``renderer``, ``render_pairs``, ``score_text``;
+- ``EmbeddingDifferentiable`` (``differentiable=True``): ``embedding_forward(profiles,
+  candidates) -> (base tensors, forward(tables) -> raw scores (n, c))``;
+- ``Trainable``: ``loss(batch, tables=None)``, ``embedding_tables()``,
+  ``validation_metric(valid)`` and ``train_further(train, valid, epochs, seed, loss=...)``
+  (continue training through recommenders.training's loop, under a defense's loss);
+- ``TextFineTunable``: ``fine_tune_text(profile_texts, candidate_texts, labels, epochs,
+  seed, lr)`` continues training on (adversarial) texts;
+- ``ItemIndexed``: ``item_ids()`` (the items the model knows) and ``item_rows(ids)`` (each
+  item's row in the "item" embedding table, -1 when unknown).
 """
 
 from __future__ import annotations
@@ -21,11 +38,12 @@ import json
 from abc import ABC, abstractmethod
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import ClassVar, Sequence
+from typing import Any, Callable, ClassVar, Protocol, Sequence, runtime_checkable
 
 import numpy as np
 
 from benchmark.profiles import Profile
+from benchmark.registry import Registry
 
 CONFIG_FILE = "recommender.json"
 
@@ -35,6 +53,57 @@ class Capabilities:
     text_input: bool = False  # scores rendered text: text attacks apply
     differentiable: bool = False  # gradients w.r.t. input embeddings: gradient attacks apply
     tasks: tuple[str, ...] = ("preference", "ranking")
+    profile_driven: bool = True  # the profile passed to score changes the scores (profile attacks apply)
+
+
+@runtime_checkable
+class TextScorer(Protocol):
+    """Scores rendered text: text attacks apply (Capabilities.text_input)."""
+
+    renderer: Any
+
+    def render_pairs(self, profiles, candidates) -> tuple[list[str], list[str]]: ...
+
+    def score_text(self, profile_texts: Sequence[str], candidate_texts: Sequence[str]) -> np.ndarray: ...
+
+
+@runtime_checkable
+class EmbeddingDifferentiable(Protocol):
+    """Differentiable scoring from embeddings: gradient attacks apply (Capabilities.differentiable)."""
+
+    def embedding_forward(self, profiles, candidates) -> tuple[dict, Callable[[dict], Any]]: ...
+
+
+@runtime_checkable
+class Trainable(Protocol):
+    """Trained by batches and a loss (the torch ID models): a defense can continue training
+    it under its own objective, built from the model's loss and embedding tables."""
+
+    def loss(self, batch, tables: dict | None = None) -> Any: ...
+
+    def embedding_tables(self) -> dict: ...
+
+    def validation_metric(self, valid) -> tuple[str, float]: ...
+
+    def train_further(self, train, valid=None, epochs: int = 1, seed: int = 0, loss=None, patience: int = 0,
+                      progress=False, select: str = "best") -> dict: ...
+
+
+@runtime_checkable
+class TextFineTunable(Protocol):
+    """Continues training on texts (attack-augmented training of text models)."""
+
+    def fine_tune_text(self, profile_texts, candidate_texts, labels, epochs: int = 1, seed: int = 0,
+                       lr=None) -> list[dict]: ...
+
+
+@runtime_checkable
+class ItemIndexed(Protocol):
+    """Knows its items and where each sits in its "item" embedding table."""
+
+    def item_ids(self) -> list[str]: ...
+
+    def item_rows(self, item_ids: Sequence[str]) -> np.ndarray: ...
 
 
 class Recommender(ABC):
@@ -92,15 +161,26 @@ class Recommender(ABC):
 
     @staticmethod
     def load(directory: str | Path) -> "Recommender":
-        """Load any saved recommender; the class is resolved through the registry."""
-        from recommenders.registry import resolve_class
-
+        """Load any saved recommender; the class is resolved through the registry (its
+        registered name first, then the saved ``module:Class``)."""
         directory = Path(directory)
         path = directory / CONFIG_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path}: no saved recommender here (missing {CONFIG_FILE})")
         meta = json.loads(path.read_text(encoding="utf-8"))
-        cls = resolve_class(meta.get("name") or meta["class"], fallback=meta["class"])
+        cls = MODELS.resolve(meta.get("name") or meta["class"], fallback=meta["class"])
         model = cls.from_config(meta["config"])
         model.load_state(directory)
         return model
+
+
+def _check_recommender(name: str, cls) -> None:
+    if not (isinstance(cls, type) and issubclass(cls, Recommender)):
+        raise ValueError(f"{name!r} is not a recommenders.base.Recommender subclass")
+
+
+# The model registry. It lives here so that Recommender.load can resolve saved models;
+# the built-ins are registered by its catalog, recommenders.registry (loaded on first use),
+# plug-ins through the entry-point group.
+MODELS = Registry("model", "recrobust.recommenders", catalogs=("recommenders.registry",), accept_paths=True,
+                  check=_check_recommender)

@@ -2,13 +2,14 @@
 
 Built-ins are listed lazily as import paths so that ``recrobust list models`` does not
 import torch/transformers. Plug-ins register through the entry-point group
-``recrobust.recommenders`` (name = model name, value = ``module:Class``).
+``recrobust.recommenders`` (name = model name, value = ``module:Class``); see
+benchmark.registry for the pattern every extension point shares.
 """
 
 from __future__ import annotations
 
-import importlib
-from importlib.metadata import entry_points
+from benchmark.registry import import_path
+from recommenders.base import MODELS
 
 ENTRY_POINT_GROUP = "recrobust.recommenders"
 
@@ -22,49 +23,23 @@ BUILTIN: dict[str, str] = {
 }
 
 
-def _plugins() -> dict[str, str]:
-    return {ep.name: ep.value for ep in entry_points(group=ENTRY_POINT_GROUP)}
+REGISTRY = MODELS  # one registration line per built-in: add it to BUILTIN
+for _name, _path in BUILTIN.items():
+    REGISTRY.register(_name, _path)
 
 
 def available() -> dict[str, str]:
-    """All model names -> import path (built-ins first; a plug-in cannot shadow a built-in)."""
-    names = dict(_plugins())
-    names.update(BUILTIN)
-    return names
+    """All model names -> import path (a plug-in cannot shadow a built-in)."""
+    return {name: entry.path for name, entry in sorted(REGISTRY.entries().items())}
 
 
 def _import(path: str):
-    module_name, _, attr = path.partition(":")
-    if not module_name or not attr:
-        raise ValueError(f"{path!r}: expected 'module.path:ClassName'")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError as err:
-        raise ValueError(f"{path!r}: cannot import module {module_name!r} ({err})") from err
-    obj = module
-    for part in attr.split("."):
-        obj = getattr(obj, part, None)
-        if obj is None:
-            raise ValueError(f"{path!r}: module {module_name!r} has no attribute {attr!r}")
-    return obj
+    return import_path(path)
 
 
 def resolve_class(name: str, fallback: str | None = None):
     """A registered name, an entry-point plug-in, or ``module.path:ClassName``."""
-    from recommenders.base import Recommender
-
-    known = available()
-    if name in known:
-        cls = _import(known[name])
-    elif ":" in name:
-        cls = _import(name)
-    elif fallback:
-        cls = _import(fallback)
-    else:
-        raise ValueError(f"unknown model {name!r}; known: {', '.join(sorted(known))}, or give 'module.path:ClassName'")
-    if not (isinstance(cls, type) and issubclass(cls, Recommender)):
-        raise ValueError(f"{name!r} is not a recommenders.base.Recommender subclass")
-    return cls
+    return REGISTRY.resolve(name, fallback=fallback)
 
 
 def create(name: str, **options):

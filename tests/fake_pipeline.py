@@ -101,6 +101,15 @@ class FakePipeline(Pipeline):
     def catalog(self) -> Catalog:
         return fake_catalog()
 
+    def check_model(self, spec, options):
+        """Fake models pass the conformance check unless FAKE_CONFORMANCE_FAIL names a check."""
+        from recommenders.conformance import ConformanceReport
+
+        report = ConformanceReport(spec)
+        failing = os.environ.get("FAKE_CONFORMANCE_FAIL")
+        report.add(failing or "fake", None, not failing, "the fake model fails this check")
+        return report
+
     def load_dataset(self, spec):
         if not spec.name.startswith("toy"):
             raise FileNotFoundError(spec.name)

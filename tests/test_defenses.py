@@ -128,13 +128,13 @@ def test_apr_loss_is_clean_plus_the_loss_at_the_fast_gradient_perturbation(pref)
     model, _ = train_model("bpr-mf", pref, seed=0, options=BPR)
     data = model._prepare(pref["train"])
     batch = next(model._batches(data, np.random.default_rng(0), torch.Generator().manual_seed(0)))
-    params = model._embedding_params()
-    clean = model._loss(batch)
+    params = model.embedding_tables()
+    clean = model.loss(batch)
     grads = torch.autograd.grad(clean, list(params.values()))
     # APR by hand: per row, epsilon * ||e_r|| in the gradient's direction
     tables = {k: p.detach() + 0.5 * p.detach().norm(dim=-1, keepdim=True) * g / g.norm(dim=-1, keepdim=True).clamp_min(1e-12)
               for (k, p), g in zip(params.items(), grads)}
-    adv = float(model._loss(batch, tables=tables).detach())
+    adv = float(model.loss(batch, tables=tables).detach())
     assert adv > float(clean.detach())  # the perturbation goes uphill
     total = float(EmbeddingAT(epsilon=0.5, adv_weight=2.0).apr_loss(model)(batch).detach())
     assert total == pytest.approx(float(clean.detach()) + 2.0 * adv, rel=1e-5)
@@ -306,9 +306,9 @@ class AppendTypo(Attack):
                             prob, label=example.label, correct_before=True, correct_after=False, success=True)
 
 
-def test_adv_augment_fine_tunes_text_models_on_the_adversarial_texts(pref, monkeypatch):
-    monkeypatch.setitem(attack_registry.ATTACKS, AppendTypo.name,
-                        (f"{__name__}:AppendTypo", "text", "test", "-"))
+def test_adv_augment_fine_tunes_text_models_on_the_adversarial_texts(pref, monkeypatch, request):
+    attack_registry.register(AppendTypo.name, f"{__name__}:AppendTypo", "text", "test", "-")
+    request.addfinalizer(lambda: attack_registry.REGISTRY.unregister(AppendTypo.name))
     model = build_model("cross-encoder", {**TINY_TEXT, "max_train_examples": 48})
     calls = []
     original = type(model).fine_tune_text

@@ -112,3 +112,15 @@ def test_examples_jsonl_is_byte_identical_for_a_seed(tmp_path):
         write_examples_jsonl(data.examples, renderer, paths[-1])
     assert paths[0].read_bytes() == paths[1].read_bytes()
     assert paths[0].read_text().count("\n") == len(data.examples)
+
+
+def test_task_specs_name_the_metrics_evaluation_reports():
+    from benchmark import metrics
+    from benchmark.tasks import TASK_SPECS, task_spec
+
+    assert tuple(metrics.preference_metrics([0, 1, 1], [0.2, 0.7, 0.9])) == TASK_SPECS["preference"].metrics
+    assert set(metrics.ranking_metrics([1, 3, 12])) == set(TASK_SPECS["ranking"].metrics)
+    assert all(t.primary_metric in t.metrics for t in TASK_SPECS.values())
+    assert task_spec("preference").like_threshold == 4.0
+    with pytest.raises(ValueError, match="unknown task 'rating'"):
+        task_spec("rating")

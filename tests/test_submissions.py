@@ -193,3 +193,15 @@ def test_evaluate_only_runs_builtin_protocols(tmp_path, builtin_toy):
     custom.write_text(yaml.safe_dump(toy_suite(seeds=[7])))
     with pytest.raises(SubmissionError, match="built-in"):
         evaluate_submission(SPEC, card, suite=str(custom), results_dir=tmp_path, pipeline=FakePipeline())
+
+
+def test_evaluate_rejects_a_model_failing_the_conformance_check_before_any_cell(tmp_path, builtin_toy, monkeypatch):
+    train_log = tmp_path / "train.log"
+    monkeypatch.setenv("FAKE_TRAIN_LOG", str(train_log))
+    monkeypatch.setenv("FAKE_CONFORMANCE_FAIL", "save-load")
+    card = _card(tmp_path / "card.yaml")
+    with pytest.raises(SubmissionError, match=r"conformance check(.|\n)*FAIL save-load"):
+        evaluate_submission(SPEC, card, suite="toy", results_dir=tmp_path / "results", progress=False,
+                            pipeline=FakePipeline(), code_version="t")
+    assert not train_log.exists()  # no compute spent
+    assert not (tmp_path / "results" / ".evaluations").exists()

@@ -72,8 +72,7 @@ def test_standard_is_the_full_protocol():
     assert len(suite.datasets) == 3 and any(d.name.startswith("amazon") for d in suite.datasets)
     assert len(suite.seeds) == 3
     assert {m.name for m in suite.models} == set(BUILTIN)
-    attacks._load_catalogs()
-    assert {a.name for a in suite.attacks} == set(attacks.ATTACKS)
+    assert {a.name for a in suite.attacks} == set(attacks.REGISTRY.names())
     assert {d.name for d in suite.defenses} == set(DEFENSES)
 
 

@@ -48,21 +48,21 @@ from __future__ import annotations
 import time
 from dataclasses import replace
 
+from attacks import registry as attack_registry
 from attacks.defenses.base import Defense
+from benchmark.options import check_options
 from attacks.defenses import fitting, training_data as td
+from benchmark import seeding
 
-PROFILE_INDEPENDENT = ("popularity",)
 OPTIONS = ("rounds", "attack", "attack_options", "attack_examples", "eval_examples", "attack_eval_examples",
            "epochs", "lr", "clean_mix", "negatives", "fit")
 
 
 def _attack_threat_model(name: str) -> str:
-    from attacks.registry import ATTACKS, _load_catalogs
-
-    _load_catalogs()
-    if name not in ATTACKS:
-        raise ValueError(f"adv-augment: unknown attack {name!r}; known: {', '.join(sorted(ATTACKS))}")
-    return ATTACKS[name][1]
+    try:
+        return attack_registry.threat_model(name)
+    except ValueError as err:
+        raise ValueError(f"adv-augment: {err}") from None
 
 
 class AdvAugment(Defense):
@@ -70,9 +70,7 @@ class AdvAugment(Defense):
     description = "attack-augmented training in rounds (attack train sample -> add adversarial examples -> fine-tune -> re-evaluate)"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"adv-augment: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        check_options("adv-augment", OPTIONS, options)
         rounds = int(options.get("rounds", 2))
         if rounds < 0:
             raise ValueError(f"adv-augment: rounds must be >= 0, got {rounds}")
@@ -90,7 +88,7 @@ class AdvAugment(Defense):
         return "deepwordbug" if fitting.model_kind(model) == "text" else "profile-swap"
 
     def unsupported_reason(self, model) -> str | None:  # instance method: the reason depends on the attack option
-        if getattr(model, "name", None) in PROFILE_INDEPENDENT:
+        if not getattr(getattr(model, "capabilities", None), "profile_driven", True):
             return (f"{model.name} ignores the profile: no attack on it can succeed, so there are no adversarial "
                     "examples to add")
         attack = self._attack_name(model)
@@ -110,8 +108,6 @@ class AdvAugment(Defense):
 
     # -- training ---------------------------------------------------------------------------
     def train(self, model, train, valid=None, seed: int = 0) -> dict:
-        from attacks.registry import create as create_attack
-
         reason = self.unsupported_reason(model)
         if reason:
             raise ValueError(f"adv-augment does not apply to {getattr(model, 'name', model)!r}: {reason}")
@@ -136,7 +132,7 @@ class AdvAugment(Defense):
             raise ValueError("adv-augment: no training examples to attack")
 
         def make_attack():
-            return create_attack(attack_name, seed=seed, **attack_options)
+            return attack_registry.create(attack_name, seed=seed, **attack_options)
 
         eval_clean = eval_attack = None
         if valid is not None and valid.examples:
@@ -232,7 +228,7 @@ class AdvAugment(Defense):
             data = td.augmented(train, adv_examples, tag=f"adv{r}", base_examples=clean)
         else:
             data = td.only(train, [*clean, *adv_examples], tag=f"adv{r}")
-        log = fitting.continue_training(model, data, None, epochs=epochs, seed=seed + r)
+        log = model.train_further(data, None, epochs=epochs, seed=seed + r)
         log.update(clean_examples=len(clean), adversarial_examples=n_adv)
         return log
 
@@ -259,15 +255,12 @@ def _text_unit(model, ex, perturbed: dict, target_item, seed: int) -> tuple:
     """A text attack's perturbed pair -> (profile text, candidate text(s), true label)."""
     if model.task == "preference":
         return perturbed["profile"], perturbed["candidate"], int(ex.label)
-    import zlib
-
-    import numpy as np
 
     renderer = model.renderer
     positive = ex.candidates[ex.label]
     others = [c for i, c in enumerate(ex.candidates) if i != ex.label]
     n_neg = int(model.opts.get("negatives", 4))
-    rng = np.random.default_rng([seed, 31337, zlib.crc32(ex.example_id.encode("utf-8"))])
+    rng = seeding.rng(seed, 31337, ex.example_id)
     chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)] if others else []
     if target_item is not None and target_item != positive and target_item not in chosen:
         chosen = [target_item, *chosen[: max(n_neg - 1, 0)]]  # a promoted target is a negative to learn

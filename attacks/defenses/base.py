@@ -14,6 +14,7 @@ from typing import ClassVar
 class Defense(ABC):
     name: ClassVar[str] = ""
     description: ClassVar[str] = ""
+    applies_to: ClassVar[str] = ""  # shown by `recrobust list defenses` for plug-ins
 
     def __init__(self, **options):
         self.options = dict(options)

@@ -7,7 +7,7 @@ Personalized Ranking"):
 
     L = L(Theta) + lambda * L(Theta + Delta_adv),   Delta_adv = epsilon * g / ||g||,  g = dL/dTheta_emb
 
-on the embedding tables the model exposes (``_embedding_params``: BPR-MF's candidate-side
+on the embedding tables the model exposes (``embedding_tables()``: BPR-MF's candidate-side
 item table Q and the history table P the user vector is pooled from — the fold-in
 counterpart of APR's user embeddings; SASRec's shared item table). The fast gradient is
 normalised per row; with norm="relative" (default) its size is epsilon * ||e_r|| (the
@@ -42,6 +42,7 @@ import time
 from typing import Sequence
 
 from attacks.defenses.base import Defense
+from benchmark.options import check_options
 from attacks.defenses import fitting
 from attacks.embedding import perturb
 
@@ -92,9 +93,7 @@ class EmbeddingAT(Defense):
     description = "adversarial training in embedding space: APR on item embeddings (bpr-mf, sasrec), PGD/FreeLB on input token embeddings (text models)"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"embedding-at: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        check_options("embedding-at", OPTIONS, options)
         eps = float(options.get("epsilon", DEFAULT_EPSILON))
         if eps <= 0:
             raise ValueError(f"embedding-at: epsilon must be > 0, got {eps}")
@@ -117,10 +116,11 @@ class EmbeddingAT(Defense):
         if kind == "refit":
             if not getattr(getattr(model, "capabilities", None), "differentiable", False):
                 return f"{name!r} is not differentiable: it has no trainable embeddings to perturb (count-based model)"
-            return (f"{name!r} is differentiable but exposes no training hooks (_loss(batch, tables) and "
-                    "_embedding_params, or a text model's fine_tune_text): the defense cannot change its loss")
-        if kind == "text" and not callable(getattr(model, "_loss", None)):
-            return f"{name!r} has no per-batch _loss(prepared, idx) to train adversarially"
+            return (f"{name!r} is differentiable but implements neither recommenders.base.Trainable (loss(batch, "
+                    "tables), embedding_tables, train_further) nor a text model's training_objective: the "
+                    "defense cannot change its loss")
+        if kind == "text" and not callable(getattr(model, "training_objective", None)):
+            return f"{name!r} has no training_objective(factory) to train adversarially"
         return None
 
     def train(self, model, train, valid=None, seed: int = 0) -> dict:
@@ -133,19 +133,19 @@ class EmbeddingAT(Defense):
 
     # -- APR (torch classic models) ------------------------------------------------------
     def apr_loss(self, model, stats: _NormStats | None = None):
-        """loss(batch) = L + adv_weight * L(tables + Delta_adv), for continue_training."""
+        """loss(batch) = L + adv_weight * L(tables + Delta_adv), for model.train_further."""
         import torch
 
         norm = self.options.get("norm", "relative")
         wanted: Sequence[str] | None = self.options.get("tables")
 
         def loss(batch):
-            params = model._embedding_params()
+            params = model.embedding_tables()
             keys = list(wanted) if wanted else list(params)
             missing = [k for k in keys if k not in params]
             if missing:
                 raise ValueError(f"embedding-at: tables {missing} not in the model's {sorted(params)}")
-            clean = model._loss(batch)
+            clean = model.loss(batch)
             grads = torch.autograd.grad(clean, [params[k] for k in keys], retain_graph=True, allow_unused=True)
             tables = {}
             for k, g in zip(keys, grads):
@@ -158,7 +158,7 @@ class EmbeddingAT(Defense):
                 tables[k] = params[k] + delta  # Delta is a constant: gradients flow to the parameters only
             if not tables:
                 return clean
-            return self.clean_weight * clean + self.adv_weight * model._loss(batch, tables=tables)
+            return self.clean_weight * clean + self.adv_weight * model.loss(batch, tables=tables)
 
         return loss
 
@@ -177,23 +177,24 @@ class EmbeddingAT(Defense):
         epochs = int(self.options.get("epochs") or opts.get("epochs") or 10)
         patience = int(self.options.get("patience", opts.get("patience") or 0) or 0)
         stats = _NormStats()
-        log = fitting.continue_training(model, train, valid, epochs=epochs, seed=seed + 1,
-                                        loss=self.apr_loss(model, stats), patience=patience,
-                                        progress=opts.get("progress"), select=self.options.get("select", "last"))
+        log = model.train_further(train, valid, epochs=epochs, seed=seed + 1, loss=self.apr_loss(model, stats),
+                                  patience=patience, progress=opts.get("progress"),
+                                  select=self.options.get("select", "last"))
         info["adversarial_seconds"] = log.pop("seconds")
         info["adversarial"] = log
         info["perturbation"] = stats.to_dict()
         return info
 
     # -- PGD / FreeLB on input token embeddings (text models) ------------------------------------
-    def text_loss(self, model, stats: _NormStats | None = None):
-        """A replacement for the text model's _loss(prepared, idx) (see the module docstring)."""
+    def text_loss(self, model, stats: _NormStats | None = None, original=None):
+        """(loss(prepared, idx), hook): the adversarial objective built on the model's own
+        batch loss `original` (see the module docstring), and the embedding hook it uses."""
         import torch
 
         steps = int(self.options.get("steps", 1))
         alpha = float(self.options.get("alpha") or (self.epsilon if steps == 1 else 2.5 * self.epsilon / steps))
         method = self.options.get("method", "pgd")
-        original = type(model)._loss.__get__(model)
+        original = original or model.batch_loss
         # The word-embedding table (cross-encoder: the classifier's; two-tower: the shared
         # encoder's), the same tensor embedding_forward exposes to the attacks.
         hook = _TokenPerturbation(model.model.get_input_embeddings(), model.tokenizer.pad_token_id)
@@ -249,9 +250,9 @@ class EmbeddingAT(Defense):
                 "clean_weight": self.clean_weight}
         fit = self.options.get("fit", True)
         if fit:
-            # Build the model (tokenizer, backbone) through fit, with the adversarial loss
-            # patched in once the backbone exists: _train is the first user of _loss.
-            self._patched_fit(model, train, valid, seed, stats)
+            # The objective is built when training starts, once fit has built the backbone.
+            with model.training_objective(self._text_objective(model, stats)):
+                model.fit(train, valid, seed=seed)
         else:
             if getattr(model, "task", None) != train.task or getattr(model, "model", None) is None:
                 raise ValueError(f"embedding-at: fit=false needs a model fitted for the {train.task!r} task")
@@ -262,38 +263,22 @@ class EmbeddingAT(Defense):
                 examples = td.with_negatives(examples, train, int(model.opts.get("negatives", 4)), seed)
             p, c, y = fitting.text_units(model, examples, seed)
             epochs = int(self.options.get("epochs") or model.opts.get("epochs") or 1)
-            loss, hook = self.text_loss(model, stats)
-            model._loss = loss
-            try:
+            with model.training_objective(self._text_objective(model, stats)):
                 info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, epochs, seed)
-                info["fine_tune_seconds"] = info["fine_tune"].pop("seconds", None)
-            finally:
-                del model._loss
-                hook.remove()
+            info["fine_tune_seconds"] = info["fine_tune"].pop("seconds", None)
         info["history"] = list(getattr(model, "history", []))
         info["perturbation"] = stats.to_dict()
         info["train_seconds"] = round(time.perf_counter() - started, 3)
         return info
 
-    def _patched_fit(self, model, train, valid, seed, stats) -> None:
-        build = type(model)._train.__get__(model)
-        holder = {}
+    def _text_objective(self, model, stats):
+        """The factory TextRecommender.training_objective calls when a training run starts."""
 
-        def train_with_adversary(*args, **kwargs):
-            loss, hook = self.text_loss(model, stats)
-            holder["hook"] = hook
-            model._loss = loss
-            try:
-                return build(*args, **kwargs)
-            finally:
-                del model._loss
-                hook.remove()
+        def make(model_loss):
+            loss, hook = self.text_loss(model, stats, model_loss)
+            return loss, hook.remove
 
-        model._train = train_with_adversary
-        try:
-            model.fit(train, valid, seed=seed)
-        finally:
-            del model._train
+        return make
 
 
 class _TokenPerturbation:

@@ -34,18 +34,18 @@ from __future__ import annotations
 
 import math
 import time
-import zlib
 from collections import Counter
 from typing import Sequence
 
 import numpy as np
 
 from attacks.defenses.base import Defense
+from benchmark.options import check_options
 from attacks.defenses import fitting, training_data as td
 from attacks.profile.transformations import KINDS, Edit, State, apply
+from benchmark import seeding
 
 DEFAULT_BUDGET = 3  # = attacks.profile.attacks.DEFAULT_BUDGET
-PROFILE_INDEPENDENT = ("popularity",)
 OPTIONS = ("budget", "kinds", "ratio", "rating_scale", "fit", "epochs")
 
 
@@ -138,7 +138,7 @@ def augment_examples(examples: Sequence, universe: Sequence[str], budget: int = 
         ex = examples[i]
         copy = copy_of[i]
         copy_of[i] += 1
-        rng = np.random.default_rng([seed, zlib.crc32(ex.example_id.encode("utf-8")), copy, 7102])
+        rng = seeding.rng(seed, ex.example_id, copy, 7102)
         aug, done = augment_example(ex, budget, kinds, universe, rating_scale, rng, f"~aug{copy}")
         out.append(aug)
         edits.append(done)
@@ -150,9 +150,7 @@ class ProfileAugment(Defense):
     description = "random profile edits (swap/insert/delete/rating flip, k <= budget) as data augmentation"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"profile-augment: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        check_options("profile-augment", OPTIONS, options)
         budget = int(options.get("budget", DEFAULT_BUDGET))
         if budget < 1:
             raise ValueError(f"profile-augment: budget must be >= 1, got {budget}")
@@ -170,7 +168,7 @@ class ProfileAugment(Defense):
         self.budget, self.kinds, self.ratio, self.rating_scale = budget, kinds, ratio, (lo, hi)
 
     def unsupported_reason(self, model) -> str | None:
-        if getattr(model, "name", None) in PROFILE_INDEPENDENT:
+        if not getattr(getattr(model, "capabilities", None), "profile_driven", True):
             return f"{model.name} ignores the profile: augmenting profiles cannot change it"
         return None
 
@@ -207,8 +205,7 @@ class ProfileAugment(Defense):
             p, c, y = fitting.text_units(model, units_from, seed)
             info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, int(self.options.get("epochs", 1)), seed)
         elif kind == "torch":
-            info["fine_tune"] = fitting.continue_training(model, data, valid, epochs=int(self.options.get("epochs", 1)),
-                                                          seed=seed)
+            info["fine_tune"] = model.train_further(data, valid, epochs=int(self.options.get("epochs", 1)), seed=seed)
         else:
             model.fit(data, valid, seed=seed)
         if isinstance(info.get("fine_tune"), dict):

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.profiles import Interaction
+from benchmark import seeding
 from benchmark.tasks import Example, TaskData
 
 PSEUDO_PREFIX = "~aug:"
@@ -32,9 +33,7 @@ PSEUDO_PREFIX = "~aug:"
 
 def seeded_sample(n: int, k: int | None, *key: int) -> np.ndarray:
     """Sorted indices of a random subset of size k of range(n), fixed by `key` (all when k is None or >= n)."""
-    if k is None or k >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng(list(key)).choice(n, size=int(k), replace=False))
+    return seeding.seeded_subset(n, k, *key)
 
 
 def model_training_examples(model, train: TaskData, seed: int) -> list[Example]:
@@ -44,9 +43,7 @@ def model_training_examples(model, train: TaskData, seed: int) -> list[Example]:
     limit = opts.get("max_train_examples") if isinstance(opts, dict) else None
     if limit is None:
         return list(train.examples)
-    from recommenders.llm.text_training import seeded_subset
-
-    return [train.examples[i] for i in seeded_subset(len(train.examples), limit, seed)]
+    return [train.examples[i] for i in seeding.seeded_subset(len(train.examples), limit, seed, 104729)]
 
 
 def history_from_record(original: Sequence[Interaction], perturbed: Iterable[dict]) -> tuple[Interaction, ...]:
@@ -83,8 +80,7 @@ def with_negatives(examples: Sequence[Example], data: TaskData, n: int, seed: in
     examples carry only their positive; a top-10 goal needs a candidate list to rank in."""
     if not examples or examples[0].task != "ranking":
         return list(examples)
-    import zlib
-
+    
     universe = np.array(data.item_ids, dtype=object)
     touched = _touched_items(data.timeline)
     out = []
@@ -94,7 +90,7 @@ def with_negatives(examples: Sequence[Example], data: TaskData, n: int, seed: in
             continue
         seen = touched.get(ex.profile.user_id, set()) | {ex.candidates[0]} | set(ex.profile.item_ids())
         pool = np.array([i for i in universe if i not in seen], dtype=object)
-        rng = np.random.default_rng([seed, zlib.crc32(ex.example_id.encode("utf-8")), 4099])
+        rng = seeding.rng(seed, ex.example_id, 4099)
         chosen = rng.choice(len(pool), size=min(n, len(pool)), replace=False) if len(pool) else []
         out.append(replace(ex, candidates=(ex.candidates[0], *(str(pool[i]) for i in chosen)), label=0))
     return out

@@ -40,6 +40,7 @@ from attacks.embedding import perturb
 from attacks.profile.attacks import history_record
 from attacks.profile.goals import Skip, goal_label, make_goal, resolve_goal_name, skipped_outcome
 from attacks.records import AttackRecord, Perturbation, summarize
+from benchmark.options import check_options
 
 DEFAULT_EPSILON = 0.5
 DEFAULT_EPSILONS = (0.05, 0.1, 0.25, 0.5, 1.0)
@@ -54,9 +55,7 @@ class EmbeddingAttack(Attack):
 
     def __init__(self, budget: int | None = None, query_budget: int | None = None, scope: str = "history",
                  goal: str | None = None, seed: int = 0, **options):
-        unknown = sorted(set(options) - set(OPTIONS))
-        if unknown:
-            raise ValueError(f"{self.name}: unknown option(s) {unknown}; known: {', '.join(OPTIONS)}")
+        check_options(self.name, OPTIONS, options)
         if scope != "history":
             raise ValueError(f"{self.name}: embedding attacks perturb the model's input embeddings; scope {scope!r} is for text attacks")
         epsilon = float(options.get("epsilon", DEFAULT_EPSILON))

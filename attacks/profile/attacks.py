@@ -26,6 +26,7 @@ from attacks.profile.goals import Skip, example_rng, goal_label, make_goal, reso
 from attacks.profile.search import GradientSwapSearch, GreedySearch, Scorer
 from attacks.profile.transformations import Delete, EditContext, FlipRating, Insert, Mix, State, Swap, Transformation
 from attacks.records import AttackRecord, Perturbation
+from benchmark.options import check_options
 
 DEFAULT_BUDGET = 3
 DEFAULT_POOL_SIZE = 50
@@ -46,9 +47,7 @@ class ProfileAttack(Attack):
     def __init__(self, budget: int | None = None, query_budget: int | None = None, scope: str = "history",
                  goal: str | None = None, seed: int = 0, **options):
         known = OPTIONS + self.extra_options
-        unknown = sorted(set(options) - set(known))
-        if unknown:
-            raise ValueError(f"{self.name}: unknown option(s) {unknown}; known: {', '.join(known)}")
+        check_options(self.name, known, options)
         if scope != "history":
             raise ValueError(f"{self.name}: profile attacks edit the history; scope {scope!r} is for text attacks")
         options.setdefault("pool_size", self.default_pool_size)

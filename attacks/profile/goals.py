@@ -18,12 +18,12 @@ top-10, no eligible target) raises Skip; attacks record it as "skipped".
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
 from attacks.records import TOP_K
+from benchmark import seeding
 
 THRESHOLD = 0.5
 
@@ -34,7 +34,7 @@ class Skip(Exception):
 
 def example_rng(seed: int, example_id: str, salt: int) -> np.random.Generator:
     """Per-example generator: results do not depend on which other examples run or their order."""
-    return np.random.default_rng([seed, zlib.crc32(example_id.encode("utf-8")), salt])
+    return seeding.rng(seed, example_id, salt)
 
 
 def rank_of(scores: np.ndarray, index: int) -> int:

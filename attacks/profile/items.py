@@ -10,6 +10,9 @@ Each example then draws a seeded sample of ``pool_size`` items from the universe
 leaving out the items already in its history and its own candidates (the attacker edits
 the profile, not the candidate list), so the number of queries per step is bounded.
 
+Models implementing ``recommenders.base.ItemIndexed`` (``item_ids()``, ``item_rows(ids)``;
+the torch ID models) answer both questions; the other probes serve plug-ins without it.
+
 Item rows (for gradient-guided swaps): ``model.item_rows(item_ids)`` giving the row of
 each item in ``embedding_forward``'s item tables (-1 when unknown), else a mapping
 ``model.item_index`` {item_id: row}, else ``model.vocab.index(item_id)`` where the

@@ -30,6 +30,7 @@ from attacks.base import Attack, AttackResult, AttackUnavailable
 from attacks.records import TOP_K, AttackRecord, Perturbation, summarize
 from attacks.text import recipes
 from attacks.text.offline import ResourceMissing, quiet_textattack
+from benchmark import seeding
 
 DEFAULT_WINDOW = 16
 
@@ -239,7 +240,7 @@ class TextRecipeAttack(Attack):
                         item["record"] = self._error_record(ex, goal, f"no negative ranked outside the top-{TOP_K}")
                         prepared.append(item)
                         continue
-                    rng = np.random.default_rng([self.seed, zlib.crc32(ex.example_id.encode("utf-8"))])
+                    rng = seeding.rng(self.seed, ex.example_id)
                     target_index = int(pool[rng.integers(len(pool))])
                 item["target_index"] = target_index
                 item["others"] = [renderer.candidate_text(c) for j, c in enumerate(ex.candidates) if j != target_index]

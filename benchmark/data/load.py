@@ -22,19 +22,21 @@ def load_dataset(name_or_path: str | Path, format: str | None = None, meta: str 
     Amazon review text is left out unless text=True: no template renders it, and it is most of
     a review file (read_path keeps it by default).
     """
-    from benchmark.data import sources
+    from benchmark.data import plugins, sources
     from benchmark.data.readers import read_path
 
     path = Path(str(name_or_path)).expanduser()
     if path.exists():
         return read_path(path, format=format, meta=meta, name=path.name, text=text)
     name = str(name_or_path)
+    if not sources.is_known(name) and plugins.is_plugin(name):
+        return plugins.load_plugin(name)
     if not sources.is_known(name):
         if any(sep in name for sep in ("/", "\\")) or path.suffix:
             raise DataError("no such file or directory", path=path)
         raise UnknownDatasetError(
             f"unknown dataset {name!r}: not a path, and not one of: "
-            + ", ".join(d["name"] for d in sources.list_datasets())
+            + ", ".join(d["name"] for d in [*sources.list_datasets(), *plugins.listing()])
         )
     src = sources.source(name)
     if src.format == "amazon2023" and sources.read_manifest(sources.dataset_dir(name)) is None:

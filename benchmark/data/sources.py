@@ -34,6 +34,7 @@ from pathlib import Path
 from tqdm.auto import tqdm
 
 from benchmark.data.errors import DataError, UnknownDatasetError
+from benchmark.files import sha256_file as _sha256_file
 
 MANIFEST = "SOURCE.json"
 MANIFEST_SCHEMA = 1
@@ -668,14 +669,6 @@ def _pid_alive(pid: int) -> bool:
 
 
 # --------------------------------------------------------------------------- checksums
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while chunk := fh.read(_CHUNK):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _file_records(folder: Path) -> list[dict]:

@@ -4,13 +4,12 @@ from __future__ import annotations
 
 from typing import Sequence
 
+from benchmark.options import with_defaults
+
 
 def check_options(cls_name: str, defaults: dict, options: dict) -> dict:
-    """Defaults overridden by `options`; an unknown option is an error, not silently ignored."""
-    unknown = sorted(set(options) - set(defaults))
-    if unknown:
-        raise ValueError(f"{cls_name}: unknown option(s) {', '.join(unknown)}; known: {', '.join(sorted(defaults))}")
-    return {**defaults, **options}
+    """Defaults overridden by `options`; an unknown option is an error (benchmark.options)."""
+    return with_defaults(cls_name, defaults, options)
 
 
 def check_task(cls_name: str, task: str, tasks: Sequence[str]) -> None:

@@ -1,8 +1,12 @@
 """Shared machinery of the torch-trained classic recommenders (BPR-MF, SASRec).
 
 A subclass supplies the network and four pieces; this base class does the rest
-(device, seeding, the epoch loop with early stopping, scoring, the differentiable
-hooks for gradient attacks, safetensors persistence):
+(device, seeding, scoring, the differentiable hooks for gradient attacks, safetensors
+persistence; the epochs, early stopping and best-state restore are recommenders.training's
+loop). Defenses use only the public side: ``loss(batch, tables)``, ``embedding_tables()``,
+``validation_metric(valid)`` and ``train_further(..., loss=...)`` (recommenders.base.Trainable).
+
+The subclass hooks:
 
 - ``_build_net()``: the ``nn.Module`` (after ``self.vocab``/``self.max_len`` are set);
 - ``_prepare(train)``: the training data as arrays, once per fit;
@@ -17,32 +21,24 @@ hooks for gradient attacks, safetensors persistence):
 
 from __future__ import annotations
 
-import copy
 import time
 from typing import Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
 import torch
 from safetensors.torch import load_file, save_file
-from tqdm.auto import tqdm
 
 from benchmark import metrics
 from benchmark.profiles import Profile
+from benchmark.tasks import TASK_SPECS
 from recommenders.base import Recommender
 from recommenders.classic._options import check_options, check_task
 from recommenders.classic._vocab import ItemVocab
+from recommenders.devices import resolve_device
+from recommenders.training import EpochLoop
 
 STATE_FILE = "model.safetensors"
-VALID_METRIC = {"preference": "auc", "ranking": "ndcg@10"}
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={name!r} was asked for but CUDA is not available here (use device='auto' or 'cpu')")
-    return device
+VALID_METRIC = {name: task.primary_metric for name, task in TASK_SPECS.items()}  # early stopping
 
 
 def valid_metric(task: str, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
@@ -144,50 +140,99 @@ class TorchRecommender(Recommender):
         data = self._prepare(train)
         optimizer = self._make_optimizer()
 
-        epochs = int(self.setting("epochs"))
-        patience = int(self.setting("patience") or 0)
-        metric_name = VALID_METRIC[self.task]
-        best = (-np.inf, 0, None)  # (metric, epoch, state)
-        log: list[dict] = []
-        start = time.perf_counter()
-        train_seconds = 0.0  # training-loop time only (validation excluded)
-        bar = tqdm(range(1, epochs + 1), desc=f"{type(self).__name__} {self.task}", unit="epoch",
-                   disable=self.options.get("progress") is False or None)
-        for epoch in bar:
-            self.net.train()
-            tick = time.perf_counter()
+        def run_epoch(epoch: int) -> float:
             total, n = torch.zeros((), device=device), 0
             for batch in self._batches(data, rng, gen):
                 optimizer.zero_grad(set_to_none=True)
                 total += self._train_step(batch)  # no per-step device sync
                 optimizer.step()
                 n += 1
-            train_seconds += time.perf_counter() - tick
-            entry = {"epoch": epoch, "loss": float(total) / max(n, 1), "seconds": round(train_seconds, 4)}
-            if valid is not None and valid.examples:
-                value = self._evaluate(valid)
-                entry[metric_name] = value
-                if value > best[0]:
-                    best = (value, epoch, copy.deepcopy(self.net.state_dict()))
-            log.append(entry)
-            bar.set_postfix({k: round(v, 4) for k, v in entry.items() if k not in ("epoch", "seconds")})
-            if valid is not None and patience and best[2] is not None and epoch - best[1] >= patience:
-                break
-        if best[2] is not None:
-            self.net.load_state_dict(best[2])
-        self.net.zero_grad(set_to_none=True)  # no stale .grad for gradient attacks to trip on
-        self.net.eval()
+            return float(total) / max(n, 1)
+
+        start = time.perf_counter()
+        validated = valid is not None and bool(valid.examples)
+        loop = EpochLoop(epochs=int(self.setting("epochs")), patience=int(self.setting("patience") or 0),
+                         metric=VALID_METRIC[self.task], desc=f"{type(self).__name__} {self.task}",
+                         progress=False if self.options.get("progress") is False else None, timed=True)
+        log = loop.run(self.net, run_epoch, (lambda: self._evaluate(valid)) if validated else None)
         self.training_log = {
             "seconds": round(time.perf_counter() - start, 3),  # the whole fit, validation included
-            "train_seconds": round(train_seconds, 3),
-            "epochs_run": len(log),
-            "best_epoch": best[1] if best[2] is not None else len(log),
-            "valid_metric": metric_name if best[2] is not None else None,
-            "best_valid": None if best[2] is None else float(best[0]),
+            "train_seconds": log["train_seconds"],  # training-loop time only (validation excluded)
+            "epochs_run": log["epochs_run"],
+            "best_epoch": log["best_epoch"],
+            "valid_metric": log["valid_metric"],
+            "best_valid": log["best_valid"],
             "seed": seed,
-            "epochs": log,
+            "epochs": log["epochs"],
         }
         return self
+
+    # -- the public training API defenses use ---------------------------------------------
+    def loss(self, batch: dict, tables: dict[str, torch.Tensor] | None = None) -> torch.Tensor:
+        """The training loss of one batch (from ``training_batches``); ``tables`` overrides
+        embedding tables by name (see ``embedding_tables``), e.g. APR's perturbed copies."""
+        return self._loss(batch, tables)
+
+    def embedding_tables(self) -> dict[str, torch.nn.Parameter]:
+        """The trainable embedding tables ``loss(batch, tables=...)`` accepts, by name."""
+        return self._embedding_params()
+
+    def validation_metric(self, valid) -> tuple[str, float]:
+        """(name, value) of the metric fit early-stops on (AUC / NDCG@10), on `valid`."""
+        return VALID_METRIC[self.task], float(self._evaluate(valid))
+
+    def train_further(self, train, valid=None, epochs: int = 1, seed: int = 0,
+                      loss: Callable[[dict], torch.Tensor] | None = None, patience: int = 0,
+                      progress: bool | None = False, select: str = "best") -> dict:
+        """Continue training a fitted model on `train` (a TaskData) from its current weights,
+        with the model's own loss or `loss(batch)` (a defense's objective, built on
+        ``loss``/``embedding_tables``), through the same loop as fit (recommenders.training).
+        With `valid`, the validation metric is logged each epoch; select="best" keeps the
+        best epoch's weights (stopping after `patience` epochs without improvement, 0:
+        never early), select="last" the last epoch's. The starting weights are never a
+        candidate: the result is always trained under `loss`. Returns a log."""
+        if self.net is None or self.task != train.task:
+            raise ValueError(f"{type(self).__name__}.train_further needs a model fitted for the {train.task!r} task")
+        started = time.perf_counter()
+        data = self._prepare(train)
+        if loss is None:
+            train_step = self._train_step  # the model's own step (BPR-MF: its fused kernel on CPU)
+        else:
+            def train_step(batch):
+                value = loss(batch)
+                value.backward()
+                return value.detach()
+        device = self.device
+        torch.manual_seed(seed)
+        rng = np.random.default_rng([seed, 6007])
+        gen = torch.Generator(device=device)
+        gen.manual_seed(seed)
+        optimizer = self._make_optimizer()
+
+        def run_epoch(epoch: int) -> float:
+            total, n = 0.0, 0
+            for batch in self._batches(data, rng, gen):
+                optimizer.zero_grad(set_to_none=True)
+                value = train_step(batch)
+                optimizer.step()
+                total += float(value)
+                n += 1
+            return total / max(n, 1)
+
+        validated = valid is not None and bool(valid.examples)
+        metric = VALID_METRIC[self.task]
+        loop = EpochLoop(epochs=int(epochs), patience=int(patience), select=select, metric=metric,
+                         desc=f"{self.name} (defense)", progress=progress)
+        log = loop.run(self.net, run_epoch, (lambda: self._evaluate(valid)) if validated else None)
+        return {
+            "epochs_run": log["epochs_run"],
+            "best_epoch": log["best_epoch"],
+            "valid_metric": metric if validated else None,
+            "best_valid": log["best_valid"],
+            "training_examples": len(train.examples),
+            "epochs": log["epochs"],
+            "seconds": round(time.perf_counter() - started, 3),
+        }
 
     def _evaluate(self, task_data, batch_size: int = 1024) -> float:
         examples = task_data.examples
@@ -245,6 +290,18 @@ class TorchRecommender(Recommender):
             return self._raw_scores(items, buckets, cand, tables={**base, **tables})
 
         return base, forward
+
+    # -- item index (recommenders.base.ItemIndexed) -----------------------------------
+    def item_ids(self) -> list[str]:
+        """The items the model has embeddings for."""
+        self._check_fitted()
+        return list(self.vocab.ids)
+
+    def item_rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Each item's row in the "item" embedding table; -1 for an item the model does not know."""
+        self._check_fitted()
+        known = set(self.vocab.ids)
+        return np.array([int(self.vocab.index(i)) if i in known else -1 for i in item_ids], dtype=np.int64)
 
     # -- persistence --------------------------------------------------------------------
     def config(self) -> dict:

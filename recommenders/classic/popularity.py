@@ -20,7 +20,7 @@ from typing import ClassVar, Sequence
 import numpy as np
 
 from benchmark.profiles import Profile
-from recommenders.base import Recommender
+from recommenders.base import Capabilities, Recommender
 from recommenders.classic._options import check_options, check_task
 from recommenders.classic._vocab import PAD, ItemVocab
 
@@ -29,6 +29,7 @@ STATS_FILE = "item_stats.json"
 
 class Popularity(Recommender):
     name = "popularity"
+    capabilities = Capabilities(profile_driven=False)  # by design: the non-personalised floor
     DEFAULTS: ClassVar[dict] = {"prior": 10.0}  # pseudo-examples at the global like-rate (preference)
 
     def __init__(self, **options):

@@ -17,6 +17,10 @@ Text interface (Capabilities(text_input=True, differentiable=True)):
   from and its character offsets, for HotFlip-style token substitution.
 - ``fine_tune_text(profile_texts, candidate_texts, labels)``: continue training on (possibly
   adversarial) texts, for attack-augmented training.
+- ``training_objective(factory)``: a context under which every training run uses the loss
+  ``factory(batch_loss)`` builds (the public loss hook, e.g. embedding-space adversarial
+  training); ``batch_loss(prepared, idx)`` is the model's own. Training runs through
+  recommenders.training's loop; subclasses give ``_prepare_data``, ``_batches``, ``_loss``.
 """
 
 from __future__ import annotations
@@ -36,8 +40,10 @@ from tqdm.auto import tqdm
 
 from benchmark.rendering import DEFAULT_TEMPLATE, Renderer
 from recommenders.base import Capabilities, Recommender
+from benchmark.options import check_options
 from recommenders.llm import text_training as tt
 from recommenders.llm.backbones import MINILM, apply_lora, is_peft_model
+from recommenders.training import EpochLoop
 
 ITEMS_FILE = "items.json"
 BACKBONE_DIR = "backbone"
@@ -149,9 +155,7 @@ class TextRecommender(Recommender):
     backbone_kind: ClassVar[str] = "classifier"
 
     def __init__(self, **options):
-        unknown = sorted(set(options) - set(self.DEFAULTS))
-        if unknown:
-            raise ValueError(f"{type(self).__name__}: unknown option(s) {unknown}; known: {sorted(self.DEFAULTS)}")
+        check_options(type(self).__name__, self.DEFAULTS, options)
         super().__init__(**options)
         self.opts = {**self.DEFAULTS, **options}
         self.device = tt.resolve_device(self.opts["device"])
@@ -162,6 +166,7 @@ class TextRecommender(Recommender):
         self.history: list[dict] = []  # one record per training epoch
         self.calibration: dict = {}  # the preference threshold set on validation (fit)
         self._cache = tt.LRUCache(self.opts["cache_size"])
+        self._objective: Callable | None = None  # set by training_objective (a defense's loss)
 
     # -- the model-specific parts ------------------------------------------------
     @abstractmethod
@@ -370,7 +375,36 @@ class TextRecommender(Recommender):
         self._train(data, epochs, seed, None, lr=lr)
         return self.history[start:]
 
+    def batch_loss(self, prepared, idx: np.ndarray) -> torch.Tensor:
+        """The model's own training loss of one batch (indices `idx` into the prepared data)."""
+        return self._loss(prepared, idx)
+
+    @contextlib.contextmanager
+    def training_objective(self, factory: Callable):
+        """Train under another objective inside this context (the public loss hook defenses
+        use): every training run (fit or fine_tune_text) calls ``factory(batch_loss)`` once
+        it starts, with the backbone built, and gets ``loss(prepared, idx)`` or ``(loss,
+        close)``; that loss replaces the model's for every batch, and ``close()`` runs when
+        the run ends."""
+        previous, self._objective = self._objective, factory
+        try:
+            yield self
+        finally:
+            self._objective = previous
+
     def _train(self, data, epochs: int, seed: int, valid_examples, lr=None) -> None:
+        close = None
+        loss_of = self.batch_loss
+        if self._objective is not None:
+            made = self._objective(self.batch_loss)
+            loss_of, close = made if isinstance(made, tuple) else (made, None)
+        try:
+            self._train_loop(data, epochs, seed, valid_examples, lr, loss_of)
+        finally:
+            if close is not None:
+                close()
+
+    def _train_loop(self, data, epochs: int, seed: int, valid_examples, lr, loss_of) -> None:
         if self.opts["lora"] and not self._has_lora():
             self._wrap_lora()
             self.model.to(self.device)
@@ -383,16 +417,14 @@ class TextRecommender(Recommender):
             head_lr=self.opts.get("head_lr"), is_head=self._is_head_parameter,
         )  # fmt: skip
         scheduler = tt.make_scheduler(optimizer, steps * epochs, self.opts["warmup"])
-        best = None  # (metric, epoch, weights)
-        stale = 0
-        for epoch in range(1, epochs + 1):
-            self.model.train()
+
+        def run_epoch(epoch: int) -> dict:
             total, count = 0.0, 0
             batches = self._batches(prepared, rng)
             bar = tqdm(batches, desc=f"{self.name} epoch {epoch}/{epochs}", disable=self._no_progress(), leave=False)
             for idx in bar:
                 with tt.autocast(self.device, self.opts["mixed_precision"]):
-                    loss = self._loss(prepared, idx)
+                    loss = loss_of(prepared, idx)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if self.opts["grad_clip"]:
@@ -404,21 +436,18 @@ class TextRecommender(Recommender):
                 bar.set_postfix(loss=f"{total / count:.4f}")
             self.model.eval()
             self.invalidate_cache()
-            record = {"epoch": len(self.history) + 1, "train_loss": total / max(count, 1), "units": count}
-            self.history.append(record)
-            if valid_examples:
-                metric_name, metric = self._validate(valid_examples)
-                record[f"valid_{metric_name}"] = metric
-                if best is None or metric > best[0]:
-                    best, stale = (metric, record["epoch"], tt.snapshot(self.model)), 0
-                else:
-                    stale += 1
-                    if stale >= int(self.opts["patience"]):
-                        break
-        if best is not None and best[1] != self.history[-1]["epoch"]:
-            self.model.load_state_dict(best[2])
-        if best is not None:
-            self.history[-1]["best_epoch"] = best[1]
+            return {"epoch": len(self.history) + 1, "train_loss": total / max(count, 1), "units": count}
+
+        # The one training loop (recommenders.training); its per-batch bars are this model's.
+        # patience 0 stops at the first epoch without improvement, as 1 does.
+        metric = "auc" if self.task == "preference" else "mrr"  # what _validate computes
+        loop = EpochLoop(epochs=epochs, patience=max(1, int(self.opts["patience"])), metric=f"valid_{metric}",
+                         progress=False, snapshot=tt.snapshot)
+        start = len(self.history)
+        validate = (lambda: self._validate(valid_examples)[1]) if valid_examples else None
+        result = loop.run(self.model, run_epoch, validate, log=self.history)
+        if result["valid_metric"] is not None:
+            self.history[-1]["best_epoch"] = start + result["best_epoch"]
         self.model.eval()
         # Forget what validation cached, so a fitted model's scores do not depend on it.
         self.invalidate_cache()

@@ -17,17 +17,10 @@ from typing import Callable, Hashable, Iterable, Sequence
 import numpy as np
 import torch
 
+from recommenders.devices import resolve_device  # noqa: F401 (part of this module's API)
+from benchmark import seeding
+
 # -- devices and precision ---------------------------------------------------
-
-
-def resolve_device(spec: str | torch.device | None = "auto") -> torch.device:
-    """"auto" -> the first CUDA GPU when there is one, else the CPU; anything else as torch reads it."""
-    if spec is None or spec == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(spec)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {spec!r} asked for, but torch sees no CUDA GPU (use device='auto' or 'cpu')")
-    return device
 
 
 def autocast(device: torch.device, enabled: bool = True):
@@ -178,9 +171,7 @@ def snapshot(module: torch.nn.Module) -> dict[str, torch.Tensor]:
 
 def seeded_subset(n: int, k: int | None, seed: int, salt: int = 104729) -> np.ndarray:
     """Indices of a seeded random subset of size k (all of them, in order, when k is None or >= n)."""
-    if k is None or k >= n:
-        return np.arange(n)
-    return np.sort(np.random.default_rng([seed, salt]).choice(n, size=int(k), replace=False))
+    return seeding.seeded_subset(n, k, seed, salt)
 
 
 # -- validation metrics (for best-epoch selection only; reported metrics live in benchmark/) --
