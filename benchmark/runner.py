@@ -87,6 +87,14 @@ class Pipeline:
                             num_negatives=sizes["num_negatives"], max_train_examples=sizes["max_train_examples"],
                             max_eval_examples=sizes["max_eval_examples"])
 
+    def prepare_test(self, dataset, task: str, seed: int, sizes: dict):
+        """prepare(...)["test"] without building the other splits (submission checks)."""
+        from benchmark.experiment import prepare_task
+
+        return prepare_task(dataset, task, seed=seed, history_len=sizes["history_len"],
+                            num_negatives=sizes["num_negatives"], max_eval_examples=sizes["max_eval_examples"],
+                            only=("test",))["test"]
+
     def train(self, model: ModelSpec, defense: DefenseSpec, splits: dict, seed: int):
         """(fitted model, training info dict) — info may hold per-round defense curves."""
         from attacks.defenses.registry import create as create_defense
@@ -124,10 +132,12 @@ class Pipeline:
     def save_model(self, model, directory: Path) -> None:
         model.save(directory)
 
-    def load_model(self, directory: Path):
+    def load_model(self, directory: Path, expected: str | None = None):
+        """The saved model, as the class that saved it; `expected` (the cell's model name)
+        must be that class (a resumed run never attacks a different model)."""
         from recommenders.base import Recommender
 
-        return Recommender.load(directory)
+        return Recommender.load(directory, expected=expected)
 
 
 # --------------------------------------------------------------------------- summary
@@ -337,7 +347,7 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
             emit(_payload("train", rec.failure(train_record, err, tb=traceback.format_exc()), None))
     elif job.pending_attacks:
         try:
-            model = pipeline.load_model(model_dir)
+            model = pipeline.load_model(model_dir, expected=cell.model.name)
         except Exception as err:
             upstream_error = ("failed", err)
 

@@ -258,6 +258,9 @@ class Suite:
     leaderboard: dict
     notes: list[str] = field(default_factory=list)
     checked: bool = False  # registry checks done (threat models filled in)
+    # A submission suite is run from a rewritten copy of the protocol (see for_submission);
+    # its identity stays that of the protocol it came from, the one the board uses.
+    protocol_source: dict | None = None
 
     @property
     def builtin(self) -> bool:
@@ -265,7 +268,8 @@ class Suite:
 
     def protocol(self) -> dict:
         """Everything a submitter may not change: all but the models (and prose)."""
-        return {k: v for k, v in self.raw.items() if k not in ("models", "description")}
+        raw = self.protocol_source if self.protocol_source is not None else self.raw
+        return {k: v for k, v in raw.items() if k not in ("models", "description")}
 
     def protocol_hash(self) -> str:
         return content_hash(self.protocol())
@@ -279,6 +283,50 @@ class Suite:
         raw = copy.deepcopy(self.raw)
         raw["models"] = models
         return parse_suite(raw, where=self.path)
+
+    def for_submission(self, model: dict, capabilities, capabilities_of: Callable[[str], Any]) -> "Suite":
+        """This protocol with `model` (a models entry) as its only model; identity unchanged.
+
+        Defenses, attacks and sweeps restricted to some of our models (``models: [...]``)
+        apply to the submitted model when its declared capabilities (text input,
+        differentiable) are those of one of the models they name: the protocol gives
+        adversarial training and budget sweeps to kinds of model, and a submission is
+        treated as the kind it declares. Entries that apply to none of its kinds are
+        dropped. `capabilities_of(name)` gives the capabilities of our models.
+        """
+        kind = _kind(capabilities)
+        ours = {}
+        for m in map(_entry, self.raw["models"]):
+            caps = capabilities_of(m["name"])
+            ours[m["name"]] = ours[m.get("label") or _label(m["name"])] = _kind(caps)
+
+        def keep(names) -> bool:
+            return not names or any(ours.get(n) == kind for n in names)
+
+        raw = copy.deepcopy(self.raw)
+        raw["models"] = [model]
+        label = model.get("label") or _label(model["name"])
+        defenses = []
+        for d in map(_entry, raw.get("defenses") or ["none"]):
+            if keep(d.get("models")):
+                defenses.append({**d, "models": [label]} if d.get("models") else d)
+        raw["defenses"] = defenses
+        attacks = []
+        for a in map(_entry, raw["attacks"]):
+            if not keep(a.get("models")):
+                continue
+            a = {**a, "models": [label]} if a.get("models") else a
+            sweep = a.get("sweep")
+            if sweep and sweep.get("models"):
+                if keep(sweep["models"]):
+                    a["sweep"] = {**sweep, "models": [label]}
+                else:
+                    a = {k: v for k, v in a.items() if k != "sweep"}
+            attacks.append(a)
+        raw["attacks"] = attacks
+        sub = parse_suite(raw, where=self.path)
+        sub.protocol_source = copy.deepcopy(self.protocol_source if self.protocol_source is not None else self.raw)
+        return sub
 
     def leaderboard_attacks(self) -> list[AttackSpec]:
         return [a for a in self.attacks if a.sweep is None]
@@ -309,6 +357,11 @@ class Suite:
         return (f"suite {self.name} v{self.version}: {len(groups)} training cells, {n_attacks} attack cells "
                 f"({len(self.datasets)} datasets x {len(self.tasks)} tasks x {len(self.models)} models x "
                 f"{len(self.defenses)} defenses x {len(self.leaderboard_attacks())} attacks x {len(self.seeds)} seeds)")
+
+
+def _kind(caps) -> tuple[bool, bool]:
+    """What the protocol tells models apart by: (text input, differentiable)."""
+    return bool(getattr(caps, "text_input", False)), bool(getattr(caps, "differentiable", False))
 
 
 def _model_runs_task(model: ModelSpec, caps, task: str) -> bool:

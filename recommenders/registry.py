@@ -67,5 +67,10 @@ def resolve_class(name: str, fallback: str | None = None):
     return cls
 
 
+def class_path(cls) -> str:
+    """'module:QualName' of a class (what a saved model stores)."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def create(name: str, **options):
     return resolve_class(name)(**options)
