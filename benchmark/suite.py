@@ -180,6 +180,10 @@ class Catalog:
     dataset_known: Callable[[str], bool]
     model_options: Callable[[str], set | None] = lambda name: None
     defense_names: Callable[[], list[str]] = lambda: []
+    # build_attack(spec) / build_defense(spec): construct the object with its options
+    # (raising on an unknown option or a bad value); None skips that check (fakes).
+    build_attack: Callable[["AttackSpec"], Any] | None = None
+    build_defense: Callable[["DefenseSpec"], Any] | None = None
 
     @classmethod
     def from_registries(cls) -> "Catalog":
@@ -190,6 +194,8 @@ class Catalog:
             dataset_known=_registry_dataset_known,
             model_options=_registry_model_options,
             defense_names=_registry_defense_names,
+            build_attack=_registry_build_attack,
+            build_defense=_registry_build_defense,
         )
 
 
@@ -220,6 +226,22 @@ def _registry_threat_model(name: str) -> str:
         known = ", ".join(sorted(registry.ATTACKS)) or "(none registered)"
         raise ValueError(f"unknown attack {name!r}; known: {known}")
     return registry.ATTACKS[name][1]
+
+
+def _registry_build_attack(spec: "AttackSpec"):
+    from attacks.registry import create
+
+    kwargs = dict(spec.options)
+    if spec.budget is not None:
+        kwargs["budget"] = spec.budget
+    # As benchmark.experiment.run_attack constructs it for a cell.
+    return create(spec.name, query_budget=spec.query_budget, scope=spec.scope, goal=spec.goal, seed=0, **kwargs)
+
+
+def _registry_build_defense(spec: "DefenseSpec"):
+    from attacks.defenses.registry import create
+
+    return create(spec.name, **spec.options)
 
 
 def _registry_defense_names() -> list[str]:
@@ -597,7 +619,51 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
     for a in main:
         if a.label not in used:
             suite.notes.append(f"attack {a.label!r} ({a.threat_model}) applies to no model in this suite")
+    problems = _construction_problems(suite, catalog, groups, used)
+    if problems:
+        raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
     return suite
+
+
+def _construction_problems(suite: Suite, catalog: Catalog, groups: list[CellGroup], used: set[str]) -> list[str]:
+    """Build every defense and attack the grid uses once, with its options, so that an unknown
+    option or a bad value fails validation (naming the field) rather than a cell hours later.
+    Attacks that apply to no model are not built (nothing would run them)."""
+    problems: list[str] = []
+    where = suite.path
+    if catalog.build_defense is not None:
+        in_grid = {g.train.defense.label for g in groups}
+        for i, d in enumerate(suite.defenses):
+            if d.label in in_grid:
+                problems += _construct(where, f"defenses/{i}", "defense", d, catalog.build_defense)
+    if catalog.build_attack is not None:
+        index = {a.label: i for i, a in enumerate(a for a in suite.attacks if a.sweep is None)}
+        for a in suite.attacks:
+            if a.label not in used:
+                continue
+            at = f"attacks/{index[a.label]}" if a.sweep is None else \
+                f"attacks/{index[a.sweep['of']]}/sweep ({a.sweep['param']}={a.sweep['value']!r})"
+            problems += _construct(where, at, "attack", a, catalog.build_attack)
+    return problems
+
+
+def _construct(where: str, at: str, kind: str, spec, build) -> list[str]:
+    try:
+        build(spec)
+        return []
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+    # Name the option at fault: the first one that fails on its own.
+    for key, value in spec.options.items():
+        try:
+            build(_with_options(spec, {key: value}))
+        except Exception:
+            return [f"{where}: at {at}/options/{key}: {kind} {spec.name!r} rejects {key}={value!r}: {error}"]
+    return [f"{where}: at {at}: {kind} {spec.name!r}: {error}"]
+
+
+def _with_options(spec, options: dict):
+    return type(spec)(**{**spec.__dict__, "options": options})
 
 
 def _with_threat(spec: AttackSpec, threat_model: str | None) -> AttackSpec:
