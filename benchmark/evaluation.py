@@ -36,9 +36,9 @@ def checked_scores(model, examples, scores, task: str) -> list[np.ndarray]:
         bad = ~np.isfinite(arr)
         if bad.any():
             raise ScoreError(f"model {_name(model)!r}: example {example.example_id}: non-finite score "
-                             f"{arr[bad][0]!r} for candidate {example.candidates[int(np.argmax(bad))]!r}")
+                             f"{float(arr[bad][0])!r} for candidate {example.candidates[int(np.argmax(bad))]!r}")
         if task == "preference" and ((arr < 0) | (arr > 1)).any():
-            value = arr[(arr < 0) | (arr > 1)][0]
+            value = float(arr[(arr < 0) | (arr > 1)][0])
             raise ScoreError(f"model {_name(model)!r}: example {example.example_id}: preference score {value!r} "
                              f"is not a probability in [0, 1]")
         out.append(arr)

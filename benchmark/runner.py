@@ -332,6 +332,8 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
             t2 = time.perf_counter()
             metrics = rec.jsonable(metrics)
             _finite_or_fail(metrics, [_primary(cell.task)], f"clean evaluation of {cell.describe()}")
+            if not job.pending_train:  # resuming without the saved model: the retrained one must be the same
+                _same_as_recorded(run_dir, job.train_id, metrics)
             _save_model(pipeline, model, model_dir)
             training, train_timing = _training_block(info)
             train_record.update(metrics={"clean": metrics}, training=training,
@@ -382,6 +384,22 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
         except Exception as err:
             emit(_payload("attack", rec.failure(record, err, tb=traceback.format_exc()), None))
     return payloads
+
+
+def _same_as_recorded(run_dir: Path, train_id: str, metrics: dict) -> None:
+    """Raise if a retrained model's clean metrics differ from the recorded ones beyond the
+    reproducibility tolerance (benchmark.metrics.REPRODUCIBLE_TOL): its attack cells would
+    otherwise attack a model other than the one whose clean figures are on record."""
+    from benchmark.metrics import metric_differences
+
+    path = rec.record_path(run_dir / "records", train_id)
+    try:
+        recorded = rec.read_record(path)["metrics"].get("clean") or {}
+    except rec.RecordError:
+        return
+    diffs = metric_differences(recorded, metrics)
+    if diffs:
+        raise RuntimeError(f"the retrained model is not the recorded one ({path.name}): " + "; ".join(diffs))
 
 
 def _first_error(rows) -> str | None:
