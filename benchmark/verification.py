@@ -233,19 +233,23 @@ def rerun_problems(bundle: Path, records: dict, spec: str, pipeline, datasets: d
             problems.append(f"{name}: re-scoring failed: {type(err).__name__}: {err}")
             continue
         report["clean_examples"] += len(examples)
+        wrong: list[str] = []
         for row, example, s in zip(sample, examples, scores):
             if cell["task"] == "preference":
                 d = abs(float(s[0]) - float(row["prob"]))
                 deviation(d)
                 if d > PROB_TOL:
-                    problems.append(f"{name}: example {row['example_id']}: submitted prob {row['prob']!r} but the "
-                                    f"model scores {float(s[0])!r} (tolerance {PROB_TOL})")
+                    wrong.append(f"{name}: example {row['example_id']}: submitted prob {row['prob']!r} but the "
+                                 f"model scores {float(s[0])!r} (tolerance {PROB_TOL})")
             else:
                 pos, others = s[example.label], np.delete(s, example.label)
                 lo, hi = 1 + int(np.sum(others > pos + PROB_TOL)), 1 + int(np.sum(others >= pos - PROB_TOL))
                 if not lo <= int(row["rank"]) <= hi:
-                    problems.append(f"{name}: example {row['example_id']}: submitted rank {row['rank']} but the model "
-                                    f"ranks the positive {lo if lo == hi else f'{lo}-{hi}'}")
+                    wrong.append(f"{name}: example {row['example_id']}: submitted rank {row['rank']} but the model "
+                                 f"ranks the positive {lo if lo == hi else f'{lo}-{hi}'}")
+
+        problems += wrong[:3] + ([f"{name}: ... and {len(wrong) - 3} more of the {len(sample)} re-scored examples"]
+                                 if len(wrong) > 3 else [])
 
     for name, (record, rows) in sorted(records.items(), key=_setting):
         if record["kind"] != "attack" or record["status"] != "ok":
