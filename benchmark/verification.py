@@ -270,6 +270,13 @@ def rerun_problems(bundle: Path, records: dict, spec: str, pipeline, datasets: d
         sample = _sample(rows, ATTACK_SAMPLE, seed, record["cell_id"])
         spec_fields = {k: cell["attack"][k] for k in ("name", "label", "budget", "query_budget", "scope", "goal",
                                                      "options", "threat_model", "sweep")}
+        if spec_fields["threat_model"] == "profile" and "item_pool" not in (spec_fields["options"] or {}):
+            # A profile attack draws replacement items from the model's item list, or, for a
+            # model that lists none, from all attacked examples: pin that universe, or a
+            # re-run on a sample would search other items than the cell did.
+            from attacks.profile.items import universe
+
+            spec_fields["options"] = {**(spec_fields["options"] or {}), "item_pool": universe(model, attacked)}
         attack = AttackSpec(**spec_fields)
         data = SimpleNamespace(task=cell["task"], examples=[by_id[r["example_id"]] for r in sample])
         try:

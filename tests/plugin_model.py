@@ -1,8 +1,10 @@
 """A tiny "submitted" recommender for the submission tests: a plug-in given as module:Class.
 
-Profile-mean blend: an item's mean training rating and the mean rating of the profile's
-history (both centred on the global mean) pushed through a logistic link, so the profile
-drives the score and profile attacks can move it. Fits in milliseconds on ML-100K, saves
+Profile-mean blend (a baseline predictor): an item's mean training rating (centred on the
+global mean) plus the user's mean offset from the items in the profile's history
+(rating - item mean), through a logistic link; the profile's items and ratings drive the
+score, so swapping, inserting or re-rating history entries moves it. It lists no items
+(no item_ids): profile attacks draw replacement items from the attacked examples. Fits in milliseconds on ML-100K, saves
 its item table as safetensors and its vocabulary as JSON (the paths submissions accept).
 """
 
@@ -50,8 +52,9 @@ class ProfileMeanBlend(Recommender):
             raise ValueError(f"{len(profiles)} profiles but {len(candidates)} candidate lists")
         out = np.empty((len(profiles), len(candidates[0]) if candidates else 0))
         for row, (profile, cands) in enumerate(zip(profiles, candidates)):
-            rated = [h.rating for h in profile.history if h.rating == h.rating]
-            user = (float(np.mean(rated)) if rated else self.global_mean) - self.global_mean
+            offsets = [h.rating - self.item_mean[self.items.get(str(h.item_id), 0)]
+                       for h in profile.history if h.rating == h.rating]
+            user = float(np.mean(offsets)) if offsets else 0.0
             idx = np.array([self.items.get(str(c), 0) for c in cands])
             z = self.options["item_weight"] * (self.item_mean[idx] - self.global_mean) + self.options["profile_weight"] * user
             out[row] = 1.0 / (1.0 + np.exp(-z))

@@ -26,7 +26,7 @@ from benchmark.submissions import (SubmissionError, check_size_override, evaluat
 pytestmark = pytest.mark.usefixtures("one_thread")
 
 SPEC = "tests.plugin_model:ProfileMeanBlend"
-SIZES = {"max_train_examples": 2000, "max_eval_examples": 40, "max_attack_examples": 3}
+SIZES = {"max_train_examples": 2000, "max_eval_examples": 40, "max_attack_examples": 8}  # > ATTACK_SAMPLE
 
 
 def _card(path: Path, name="Profile Mean Blend") -> Path:
