@@ -96,6 +96,14 @@ def test_validation_builds_every_attack_and_defence_with_its_options(tmp_path):
     assert "'big'" in text and "'many'" in text
 
 
+def test_text_attacks_refuse_unknown_options():
+    from attacks.registry import create as create_attack
+
+    with pytest.raises(ValueError, match=r"deepwordbug: unknown option\(s\) \['colour'\]"):
+        create_attack("deepwordbug", query_budget=10, colour="red")
+    assert create_attack("deepwordbug", query_budget=10, window=8).window == 8
+
+
 # --------------------------------------------------------------------------- 6. plot labels
 
 
