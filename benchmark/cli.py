@@ -260,8 +260,13 @@ def cmd_run(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from benchmark.leaderboard import build_leaderboard
+    from benchmark.leaderboard import build_leaderboard, collect
 
+    if not collect(args.results, args.suite).entries:  # nothing to rank is an error, not an empty board
+        where = f"{args.results}" + (f" for suite {args.suite}" if args.suite else "")
+        print(f"recrobust: error: no result records under {where} (run `recrobust run` or file a submission)",
+              file=sys.stderr)
+        return 1
     text = build_leaderboard(args.results, suite=args.suite, fmt=args.format, out_dir=args.out)
     print(text)
     return 0
@@ -282,7 +287,8 @@ def cmd_check_model(args) -> int:
 def cmd_evaluate(args) -> int:
     from benchmark.submissions import evaluate_submission
 
-    bundle = evaluate_submission(args.model, args.card, suite=args.suite, results_dir=args.results)
+    bundle = evaluate_submission(args.model, args.card, suite=args.suite, results_dir=args.results,
+                                 sizes=_parse_options(args.size, "--size"))
     print(f"bundle written to {bundle}")
     return 0
 
@@ -322,6 +328,7 @@ def _add_model_args(p) -> None:
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="recrobust", description="Robustness benchmark for recommender systems.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {_version()}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     data = sub.add_parser("data", help="datasets: list, fetch, info, show, examples").add_subparsers(dest="data_command", required=True)
@@ -418,6 +425,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--card", required=True, help="model card (YAML)")
     p.add_argument("--suite", default="standard", choices=["quick", "standard"])
     p.add_argument("--results", default="results")
+    p.add_argument("--size", action="append", metavar="K=V",
+                   help="lower an example count of the protocol for this model (max_train_examples, "
+                        "max_eval_examples, max_attack_examples; never above the suite's), repeatable")
     p.set_defaults(func=cmd_evaluate)
 
     p = sub.add_parser("submit", help="validate a submission bundle and file it under results/submissions/")
@@ -427,11 +437,20 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _version() -> str:
+    from benchmark.records import code_version
+
+    return code_version()
+
+
 def main(argv: list[str] | None = None) -> int:
+    from benchmark.runner import RunnerError
+
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (DataError, ValueError, FileNotFoundError, KeyError) as err:
+    except (DataError, ValueError, FileNotFoundError, KeyError, RunnerError) as err:
+        # A user's mistake (bad input, options, data): one line, no traceback.
         message = err.args[0] if isinstance(err, KeyError) and err.args else err
         print(f"recrobust: error: {message}", file=sys.stderr)
         return 2

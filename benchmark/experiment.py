@@ -17,22 +17,28 @@ def prepare_task(
     max_train_examples: int | None = None,
     max_eval_examples: int | None = None,
     train_negatives: int = 0,
+    only: tuple[str, ...] | None = None,
 ) -> dict:
     """train/valid/test TaskData on one timeline. Subsets are seeded, so deterministic.
 
     Ranking train examples carry `train_negatives` sampled negatives (default none: the
     positive only). Models sample their own training negatives from
     `train.train_interactions`; 99 fixed negatives for ~100k training interactions would
-    cost time and memory that no model uses.
+    cost time and memory that no model uses. `only` builds just those splits (each split is
+    a pure function of the arguments, so the same examples either way).
     """
     timeline = split_dataset(dataset)
     common = dict(seed=seed, history_len=history_len, timeline=timeline)
-    return {
-        "train": build_task(dataset, task, "train", max_examples=max_train_examples,
-                            num_negatives=train_negatives, **common),
-        "valid": build_task(dataset, task, "valid", max_examples=max_eval_examples, num_negatives=num_negatives, **common),
-        "test": build_task(dataset, task, "test", max_examples=max_eval_examples, num_negatives=num_negatives, **common),
+    wanted = only or ("train", "valid", "test")
+    build = {
+        "train": lambda: build_task(dataset, task, "train", max_examples=max_train_examples,
+                                    num_negatives=train_negatives, **common),
+        "valid": lambda: build_task(dataset, task, "valid", max_examples=max_eval_examples,
+                                    num_negatives=num_negatives, **common),
+        "test": lambda: build_task(dataset, task, "test", max_examples=max_eval_examples,
+                                   num_negatives=num_negatives, **common),
     }
+    return {name: make() for name, make in build.items() if name in wanted}
 
 
 def build_model(model: str, options: dict | None = None):
@@ -57,18 +63,22 @@ def train_model(model, splits: dict, seed: int = 0, options: dict | None = None,
     return model, info or {}
 
 
+def attack_sample(examples, max_examples: int | None, seed: int) -> list:
+    """The test examples an attack cell attacks: a seeded subset, in split order."""
+    examples = list(examples)
+    if max_examples is not None and len(examples) > max_examples:
+        keep = seeding.seeded_subset(len(examples), max_examples, seed, 104729)
+        examples = [examples[i] for i in keep]
+    return examples
+
+
 def run_attack(model, test_data, attack: str, seed: int = 0, budget: int | None = None,
                query_budget: int | None = None, scope: str = "history", goal: str | None = None,
                max_examples: int | None = None, options: dict | None = None, progress: bool = True):
     """Attack `model` on (a seeded subset of) the test examples. Returns an AttackResult."""
-    import numpy as np
-
     from attacks.registry import create
 
-    examples = list(test_data.examples)
-    if max_examples is not None and len(examples) > max_examples:
-        keep = seeding.seeded_subset(len(examples), max_examples, seed, 104729)
-        examples = [examples[i] for i in keep]
+    examples = attack_sample(test_data.examples, max_examples, seed)
     kwargs = dict(options or {})
     if budget is not None:
         kwargs["budget"] = budget

@@ -32,6 +32,12 @@ def _pick(block: dict | None, metric: str):
     return float(numeric[0]) if len(numeric) == 1 else None
 
 
+def escape_mathtext(text) -> str:
+    """Text shown literally by matplotlib: a '$' pair would otherwise start mathtext (a card
+    name like "$\\frac{a}{$" breaks the renderer or draws something else)."""
+    return str(text).replace("$", r"\$")
+
+
 def _line_label(e, cards) -> str:
     from benchmark.leaderboard import _display_model
 
@@ -57,16 +63,16 @@ def _plot_lines(series: dict[str, dict[float, list[float]]], title: str, xlabel:
     for i, (label, points) in enumerate(sorted(series.items())):
         xs = sorted(points)
         ys = [float(np.mean(points[x])) for x in xs]
-        line, = ax.plot(xs, ys, marker="o", label=label)
+        line, = ax.plot(xs, ys, marker="o", label=escape_mathtext(label))
         if dashed and label in dashed:
             dx = sorted(dashed[label])
             ax.plot(dx, [float(np.mean(dashed[label][x])) for x in dx], linestyle="--", color=line.get_color(),
                     alpha=0.6)
     if log_x:
         ax.set_xscale("log")
-    ax.set_title(title, fontsize=10)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
+    ax.set_title(escape_mathtext(title), fontsize=10)
+    ax.set_xlabel(escape_mathtext(xlabel))
+    ax.set_ylabel(escape_mathtext(ylabel))
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     paths = _save(fig, stem)

@@ -96,6 +96,14 @@ class Pipeline:
                             num_negatives=sizes["num_negatives"], max_train_examples=sizes["max_train_examples"],
                             max_eval_examples=sizes["max_eval_examples"])
 
+    def prepare_test(self, dataset, task: str, seed: int, sizes: dict):
+        """prepare(...)["test"] without building the other splits (submission checks)."""
+        from benchmark.experiment import prepare_task
+
+        return prepare_task(dataset, task, seed=seed, history_len=sizes["history_len"],
+                            num_negatives=sizes["num_negatives"], max_eval_examples=sizes["max_eval_examples"],
+                            only=("test",))["test"]
+
     def train(self, model: ModelSpec, defense: DefenseSpec, splits: dict, seed: int):
         """(fitted model, training info dict) — info may hold per-round defense curves."""
         from attacks.defenses.registry import create as create_defense
@@ -133,10 +141,12 @@ class Pipeline:
     def save_model(self, model, directory: Path) -> None:
         model.save(directory)
 
-    def load_model(self, directory: Path):
+    def load_model(self, directory: Path, expected: str | None = None):
+        """The saved model, as the class that saved it; `expected` (the cell's model name)
+        must be that class (a resumed run never attacks a different model)."""
         from recommenders.base import Recommender
 
-        return Recommender.load(directory)
+        return Recommender.load(directory, expected=expected)
 
 
 # --------------------------------------------------------------------------- summary
@@ -331,6 +341,8 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
             t2 = time.perf_counter()
             metrics = rec.jsonable(metrics)
             _finite_or_fail(metrics, [_primary(cell.task)], f"clean evaluation of {cell.describe()}")
+            if not job.pending_train:  # resuming without the saved model: the retrained one must be the same
+                _same_as_recorded(run_dir, job.train_id, metrics)
             _save_model(pipeline, model, model_dir)
             training, train_timing = _training_block(info)
             train_record.update(metrics={"clean": metrics}, training=training,
@@ -347,7 +359,7 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
             emit(_payload("train", rec.failure(train_record, err, tb=traceback.format_exc()), None))
     elif job.pending_attacks:
         try:
-            model = pipeline.load_model(model_dir)
+            model = pipeline.load_model(model_dir, expected=cell.model.name)
         except Exception as err:
             upstream_error = ("failed", err)
 
@@ -383,6 +395,22 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
         except Exception as err:
             emit(_payload("attack", rec.failure(record, err, tb=traceback.format_exc()), None))
     return payloads
+
+
+def _same_as_recorded(run_dir: Path, train_id: str, metrics: dict) -> None:
+    """Raise if a retrained model's clean metrics differ from the recorded ones beyond the
+    reproducibility tolerance (benchmark.metrics.REPRODUCIBLE_TOL): its attack cells would
+    otherwise attack a model other than the one whose clean figures are on record."""
+    from benchmark.metrics import metric_differences
+
+    path = rec.record_path(run_dir / "records", train_id)
+    try:
+        recorded = rec.read_record(path)["metrics"].get("clean") or {}
+    except rec.RecordError:
+        return
+    diffs = metric_differences(recorded, metrics)
+    if diffs:
+        raise RuntimeError(f"the retrained model is not the recorded one ({path.name}): " + "; ".join(diffs))
 
 
 def _first_error(rows) -> str | None:

@@ -6,14 +6,19 @@ and attacks are the built-in suite's. It writes a bundle::
 
     card.yaml        the model card (name, authors, paper/code URL, license, reported figures)
     manifest.json    suite identity, model spec + declared capabilities, sha256 of every file
-    records/         the result records and per-example JSON lines (no model weights)
+    records/         the result records and per-example JSON lines
+    models/<id>/     the trained model of every training cell (safetensors + JSON only)
 
-``submit_bundle`` checks a bundle without running or unpickling anything in it: the card
-and manifest against their JSON Schemas, every record against the result schema (finite
-numbers, per-example checksums), the suite name/version/protocol hash against ours,
-completeness (exactly the cells our suite expands to for that model), then copies it to
-``<results>/submissions/<slug>/`` atomically. The slug comes from the card name and can
-never point outside that folder.
+``submit_bundle`` checks a bundle without unpickling anything in it: the card and manifest
+against their JSON Schemas, every record against the result schema (finite numbers,
+per-example checksums), the suite name/version/protocol hash against ours, completeness
+(exactly the cells our suite expands to for that model). Then it recomputes
+(``benchmark.verification``): every summary metric from the per-example rows with our
+metric code, and a seeded sample of clean and attacked examples re-run with the submitted
+model (its class is the submitter's code, imported by its ``module:Class``; its weights load
+only through safetensors + JSON). Only then is it filed under ``<results>/submissions/<slug>/``
+(card, manifest, records and the verification report; no weights), atomically. The slug
+comes from the card name and can never point outside that folder.
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import secrets
 import shutil
 import tempfile
 import unicodedata
@@ -31,10 +37,12 @@ from pathlib import Path
 import yaml
 
 from benchmark import records as rec
-from benchmark.suite import Catalog, Suite, SuiteError, check_suite, load_suite
+from benchmark.suite import MODEL_SIZE_KEYS, Catalog, Suite, SuiteError, check_suite, load_suite, resolve_sizes
 
 MAX_FILE_BYTES = 200 * 1024 * 1024
 SUBMISSIONS = "submissions"
+MODEL_FILE = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,100}\.(json|safetensors|txt)"  # what a bundled model may hold
+VERIFICATION_FILE = "verification.json"
 
 
 class SubmissionError(ValueError):
@@ -106,24 +114,73 @@ def _builtin_suite(name: str, catalog: Catalog | None = None, check: bool = True
     return load_suite(name, catalog=catalog, check_names=check)
 
 
-def submission_suite(suite: Suite, spec: str, slug: str, options: dict, catalog: Catalog) -> Suite:
-    """Our protocol with the submitted model as its only model."""
-    sub = suite.with_models([{"name": spec, "label": slug, "options": options}])
+def submission_suite(suite: Suite, spec: str, slug: str, options: dict, catalog: Catalog,
+                     sizes: dict | None = None, capabilities_of=None) -> Suite:
+    """Our protocol with the submitted model as its only model (same protocol hash).
+
+    Defenses, attacks and sweeps our suite gives to some of its models apply to the
+    submitted one by its declared capabilities (see Suite.for_submission);
+    `capabilities_of` gives our models' capabilities (default: the catalog's)."""
+    entry = {"name": spec, "label": slug, "options": options}
+    if sizes:
+        entry["sizes"] = dict(sizes)
+    caps = catalog.model_capabilities(spec)
+    sub = suite.for_submission(entry, caps, capabilities_of or catalog.model_capabilities)
     return check_suite(sub, catalog)
+
+
+def check_size_override(suite: Suite, sizes: dict | None) -> dict:
+    """A submission may only lower the suite's example counts (a smaller evaluation of the
+    same protocol, as the suite itself does for its LLMs); never splits, history or negatives."""
+    sizes = dict(sizes or {})
+    problems = []
+    for key, value in sizes.items():
+        if key not in MODEL_SIZE_KEYS:
+            problems.append(f"size {key!r}: a submission may set only {', '.join(MODEL_SIZE_KEYS)}")
+            continue
+        values = value.values() if isinstance(value, dict) else [value]
+        if not all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values):
+            problems.append(f"size {key}: expected a whole number >= 1 (or one per task), got {value!r}")
+            continue
+        for task in suite.tasks:
+            ours = resolve_sizes(suite.sizes, {}, task)[key]
+            mine = value.get(task, ours) if isinstance(value, dict) else value
+            if ours is not None and mine is not None and mine > ours:
+                problems.append(f"size {key} ({task}): {mine} is above the protocol's {ours}")
+    if problems:
+        raise SubmissionError("invalid size override:\n  " + "\n  ".join(problems))
+    return sizes
+
+
+def preflight_check(model_spec: str, options: dict, catalog: Catalog, pipeline=None):
+    """The one place where a submitted model is checked before any training; returns its
+    declared capabilities: it must resolve and take its options (the suite check), and pass
+    the public conformance check (`recrobust check-model`, through the pipeline)."""
+    try:
+        caps = catalog.model_capabilities(model_spec)
+    except Exception as err:
+        raise SubmissionError(f"model {model_spec!r}: {err}") from None
+    if pipeline is not None:
+        report = pipeline.check_model(model_spec, options)
+        if not report.ok:  # before any compute is spent on the protocol
+            raise SubmissionError(f"model {model_spec!r} fails the conformance check (recrobust check-model):\n"
+                                  + report.format())
+    return caps
 
 
 def evaluate_submission(model_spec: str, card_path: str | Path, suite: str = "standard",
                         results_dir: str | Path = "results", out_dir: str | Path | None = None, jobs: int = 1,
                         executor: str = "local", progress: bool = True, pipeline=None,
-                        code_version: str | None = None) -> Path:
+                        code_version: str | None = None, sizes: dict | None = None) -> Path:
     """Run the built-in `suite` (quick|standard) on the submitted recommender and write a
     bundle; returns its folder (default ``<results>/.bundles/<slug>-<suite>``).
 
     CLI: ``recrobust evaluate --model MOD:CLS|PLUGIN --card card.yaml --suite quick|standard
     [--results DIR]``. The submitter controls only the model (and its options, from the card's
-    ``model_options``). Work (trained models, records) goes to ``<results>/.evaluations/<slug>``
-    and resumes like any run. Raises SubmissionError if a cell failed (the bundle would be
-    incomplete).
+    ``model_options``) and may lower the example counts (`sizes`: max_train_examples,
+    max_eval_examples, max_attack_examples; never above the suite's). Work (trained models,
+    records) goes to ``<results>/.evaluations/<slug>`` and resumes like any run. Raises
+    SubmissionError if a cell failed (the bundle would be incomplete).
     """
     from benchmark.runner import Pipeline, run_suite
 
@@ -131,16 +188,14 @@ def evaluate_submission(model_spec: str, card_path: str | Path, suite: str = "st
     slug = slugify(card["name"])
     pipeline = pipeline or Pipeline()
     catalog = pipeline.catalog()
-    ours = _builtin_suite(suite, catalog)
+    ours = _builtin_suite(suite, catalog, check=False)  # the submission suite is checked below
+    options = card.get("model_options") or {}
+    sizes = check_size_override(ours, sizes)
+    caps = preflight_check(model_spec, options, catalog, pipeline)
     try:
-        sub = submission_suite(ours, model_spec, slug, card.get("model_options") or {}, catalog)
+        sub = submission_suite(ours, model_spec, slug, options, catalog, sizes)
     except SuiteError as err:
         raise SubmissionError(f"model {model_spec!r} cannot run the {suite} protocol:\n{err}") from None
-    caps = catalog.model_capabilities(model_spec)
-    report = pipeline.check_model(model_spec, card.get("model_options") or {})
-    if not report.ok:  # before any compute is spent on the protocol
-        raise SubmissionError(f"model {model_spec!r} fails the conformance check (recrobust check-model):\n"
-                              + report.format())
     work = Path(results_dir) / ".evaluations" / slug
     summary = run_suite(sub, work, jobs=jobs, executor=executor, progress=progress, pipeline=pipeline,
                         code_version=code_version, catalog=catalog)
@@ -162,12 +217,15 @@ def evaluate_submission(model_spec: str, card_path: str | Path, suite: str = "st
                 dst = bundle / "records" / src.name
                 shutil.copyfile(src, dst)
                 files[f"records/{src.name}"] = rec.sha256_file(dst)
+        record = rec.read_record(rec.record_path(run_records, cid))
+        if record["kind"] == "train" and record["status"] == "ok":
+            files.update(_bundle_model(work / sub.name / "models" / cid, bundle / "models" / cid))
     shutil.copyfile(card_path, bundle / "card.yaml")
     files["card.yaml"] = rec.sha256_file(bundle / "card.yaml")
     manifest = {
         "schema_version": rec.SCHEMA_VERSION,
         "suite": ours.identity(),
-        "model": {"spec": model_spec, "label": slug, "options": card.get("model_options") or {},
+        "model": {"spec": model_spec, "label": slug, "options": options, **({"sizes": sizes} if sizes else {}),
                   "capabilities": {"text_input": bool(getattr(caps, "text_input", False)),
                                    "differentiable": bool(getattr(caps, "differentiable", False)),
                                    "tasks": list(getattr(caps, "tasks", ("preference", "ranking")))}},
@@ -178,6 +236,20 @@ def evaluate_submission(model_spec: str, card_path: str | Path, suite: str = "st
     }
     rec.write_json_atomic(bundle / "manifest.json", manifest)
     return bundle
+
+
+def _bundle_model(src: Path, dst: Path) -> dict[str, str]:
+    """Copy a trained model into the bundle; only safetensors/JSON/text files travel."""
+    files = {}
+    dst.mkdir(parents=True)
+    for p in sorted(src.rglob("*")):
+        rel = p.relative_to(src).as_posix()
+        if p.is_dir() or not re.fullmatch(MODEL_FILE, rel):
+            raise SubmissionError(f"{p}: a bundled model may hold only top-level .json, .safetensors and .txt files "
+                                  "(save tensors with safetensors, never pickle)")
+        shutil.copyfile(p, dst / rel)
+        files[f"models/{dst.name}/{rel}"] = rec.sha256_file(dst / rel)
+    return files
 
 
 def _current_ids(records_dir: Path, expected: set[str]) -> set[str]:
@@ -217,18 +289,27 @@ def _check_tree(bundle: Path) -> list[str]:
         if p.is_symlink():
             problems.append(f"{rel}: symbolic links are not accepted")
         elif p.is_dir():
-            if rel != "records":
+            if not re.fullmatch(r"records|models|models/[0-9a-f]{16}", rel):
                 problems.append(f"{rel}/: unexpected folder")
-        elif not re.fullmatch(r"card\.yaml|manifest\.json|records/[0-9a-f]{16}(\.json|\.examples\.jsonl)", rel):
-            problems.append(f"{rel}: unexpected file (a bundle holds card.yaml, manifest.json and records/ only)")
+        elif not re.fullmatch(r"card\.yaml|manifest\.json|records/[0-9a-f]{16}(\.json|\.examples\.jsonl)|"
+                              rf"models/[0-9a-f]{{16}}/{MODEL_FILE}", rel):
+            problems.append(f"{rel}: unexpected file (a bundle holds card.yaml, manifest.json, records/ and "
+                            "models/<id>/ with .json/.safetensors/.txt files only)")
         elif p.stat().st_size > MAX_FILE_BYTES:
             problems.append(f"{rel}: larger than {MAX_FILE_BYTES} bytes")
     return problems
 
 
-def validate_bundle(bundle_dir: str | Path, pipeline=None, check_data: bool = True) -> dict:
-    """Every check of submit_bundle except filing; returns the manifest. Raises SubmissionError."""
+def validate_bundle(bundle_dir: str | Path, pipeline=None, check_data: bool = True, rerun: bool = True,
+                    verify_seed: int | None = None, report: dict | None = None) -> dict:
+    """Every check of submit_bundle except filing; returns the manifest. Raises SubmissionError.
+
+    rerun=False skips re-running samples with the model (only for pipelines that cannot
+    load a model, such as the tests' fake one; `recrobust submit` always re-runs).
+    `verify_seed` seeds the re-run samples (default: drawn fresh); `report` receives what
+    was recomputed."""
     from benchmark.runner import Pipeline
+    from benchmark.verification import recompute_problems, rerun_problems
 
     bundle = Path(bundle_dir)
     if not bundle.is_dir() or bundle.is_symlink():
@@ -267,30 +348,37 @@ def validate_bundle(bundle_dir: str | Path, pipeline=None, check_data: bool = Tr
     if manifest["suite"] != ours.identity():
         problems.append(f"suite {manifest['suite']} does not match our {ours.identity()} (a changed or outdated protocol)")
         raise SubmissionError("rejected bundle:\n  " + "\n  ".join(problems))
+    model = manifest["model"]
+    sizes = model.get("sizes") or {}
+    try:
+        check_size_override(ours, sizes)
+    except SubmissionError as err:
+        problems.append(f"manifest.json: model/sizes: {err}")
 
     # Records: schema, finite numbers, per-example checksums, one per expected cell.
-    records = {}
+    records: dict[str, tuple[dict, list]] = {}
     for path in sorted((bundle / "records").glob(f"*{rec.RECORD_SUFFIX}")):
         try:
             r = rec.read_record(path)
-        except rec.RecordError as err:
+            rows = rec.read_examples(path, r)
+        except (rec.RecordError, ValueError) as err:
             problems.append(str(err))
             continue
         if r["suite"] != ours.identity():
             problems.append(f"{path.name}: suite block {r['suite']} is not {ours.identity()}")
         if r["status"] == "failed":
             problems.append(f"{path.name}: a failed cell ({r['error']['message']})")
-        if r["cell"]["model"] != {"name": manifest["model"]["spec"], "label": manifest["slug"],
-                                  "options": manifest["model"]["options"]}:
+        if r["cell"]["model"] != {"name": model["spec"], "label": manifest["slug"], "options": model["options"]}:
             problems.append(f"{path.name}: model {r['cell']['model']} is not the submitted model")
-        records[path.name] = r
-    declared = manifest["model"]["capabilities"]
+        records[path.name] = (r, rows)
+    declared = model["capabilities"]
     caps = _DeclaredCaps(declared["text_input"], declared["differentiable"], tuple(declared["tasks"]))
-    catalog = ours_catalog = pipeline.catalog()
+    ours_catalog = pipeline.catalog()
     catalog = Catalog(model_capabilities=lambda name: caps, attack_threat_model=ours_catalog.attack_threat_model,
                       defense_known=ours_catalog.defense_known, dataset_known=ours_catalog.dataset_known)
     try:
-        sub = submission_suite(ours, manifest["model"]["spec"], manifest["slug"], manifest["model"]["options"], catalog)
+        sub = submission_suite(ours, model["spec"], manifest["slug"], model["options"], catalog, sizes,
+                               capabilities_of=ours_catalog.model_capabilities)
     except SuiteError as err:
         raise SubmissionError(f"rejected bundle: {err}") from None
     expected: dict[str, object] = {}
@@ -299,7 +387,7 @@ def validate_bundle(bundle_dir: str | Path, pipeline=None, check_data: bool = Tr
         for a in g.attacks:
             expected[_cell_key(a.config(""))] = a
     seen: dict[str, str] = {}
-    for name, r in records.items():
+    for name, (r, _) in records.items():
         key = _cell_key(r)
         if key not in expected:
             problems.append(f"{name}: a cell that is not in the {ours.name} protocol")
@@ -309,35 +397,64 @@ def validate_bundle(bundle_dir: str | Path, pipeline=None, check_data: bool = Tr
     missing = [expected[k].describe() for k in expected if k not in seen]
     if missing:
         problems.append(f"incomplete: {len(missing)} of {len(expected)} cells missing, e.g. {', '.join(missing[:3])}")
+    trained = {r["cell_id"] for r, _ in records.values() if r["kind"] == "train" and r["status"] == "ok"}
+    for folder in sorted(p.name for p in (bundle / "models").glob("*")) if (bundle / "models").is_dir() else []:
+        if folder not in trained:
+            problems.append(f"models/{folder}/: not the model of a training record in this bundle")
+    for name, (r, rows) in sorted(records.items()):
+        problems += recompute_problems(name, r, rows)
     if check_data and not problems:
         fingerprints = {}
         for spec in ours.datasets:
             fingerprints[spec.label] = pipeline.fingerprint(pipeline.load_dataset(spec))
-        for name, r in records.items():
+        for name, (r, _) in records.items():
             d = r["cell"]["dataset"]
             if fingerprints.get(d["label"]) != d["fingerprint"]:
                 problems.append(f"{name}: dataset {d['label']} fingerprint differs from ours (different data)")
+    if rerun and not problems:
+        try:
+            actual = ours_catalog.model_capabilities(model["spec"])
+        except Exception as err:
+            raise SubmissionError(f"rejected bundle: model {model['spec']!r} cannot be imported here: {err}") from None
+        got = {"text_input": bool(getattr(actual, "text_input", False)),
+               "differentiable": bool(getattr(actual, "differentiable", False)),
+               "tasks": list(getattr(actual, "tasks", ("preference", "ranking")))}
+        if got != {**declared, "tasks": list(declared["tasks"])}:
+            problems.append(f"manifest.json: declared capabilities {declared} are not the model class's {got}")
+        else:
+            seed = verify_seed if verify_seed is not None else secrets.randbits(31)
+            problems += rerun_problems(bundle, records, model["spec"], pipeline,
+                                       {d.label: d for d in ours.datasets}, seed, report)
     if problems:
         raise SubmissionError("rejected bundle:\n  " + "\n  ".join(problems))
     return manifest
 
 
 def submit_bundle(bundle_dir: str | Path, results_dir: str | Path = "results", overwrite: bool = False,
-                  pipeline=None, check_data: bool = True) -> Path:
-    """Validate a bundle (see validate_bundle) and file it under
+                  pipeline=None, check_data: bool = True, rerun: bool = True, verify_seed: int | None = None) -> Path:
+    """Validate and verify a bundle (see validate_bundle) and file it under
     ``<results>/submissions/<slug>/``; returns that folder. The leaderboard then shows it.
 
-    CLI: ``recrobust submit BUNDLE [--results DIR]``. Nothing in the bundle is executed or
-    unpickled: records are JSON, the card is read with yaml.safe_load.
+    CLI: ``recrobust submit BUNDLE [--results DIR]``. Nothing in the bundle is unpickled:
+    records are JSON, the card is read with yaml.safe_load, models load from safetensors +
+    JSON as the manifest's class. The filed copy keeps card, manifest and records (not the
+    weights) and adds verification.json: the sample seed and what was re-run.
     """
-    manifest = validate_bundle(bundle_dir, pipeline=pipeline, check_data=check_data)
+    report: dict = {}
+    manifest = validate_bundle(bundle_dir, pipeline=pipeline, check_data=check_data, rerun=rerun,
+                               verify_seed=verify_seed, report=report)
     target = submission_dir(results_dir, manifest["slug"])
     if target.exists() and not overwrite:
         raise SubmissionError(f"{target} exists: a submission named {manifest['slug']!r} was filed already")
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".tmp-{manifest['slug']}-", dir=target.parent))
     try:
-        shutil.copytree(bundle_dir, tmp / "bundle", symlinks=True)
+        shutil.copytree(bundle_dir, tmp / "bundle", symlinks=True, ignore=shutil.ignore_patterns("models"))
+        rec.write_json_atomic(tmp / "bundle" / VERIFICATION_FILE, {
+            "verified_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            "recomputed": "summary metrics of every record from its per-example rows",
+            "rerun": report if rerun else None,
+        })
         if target.exists():
             shutil.rmtree(target)
         os.replace(tmp / "bundle", target)
@@ -346,5 +463,5 @@ def submit_bundle(bundle_dir: str | Path, results_dir: str | Path = "results", o
     return target
 
 
-__all__ = ["SubmissionError", "evaluate_submission", "load_card", "slugify", "submission_dir", "submit_bundle",
+__all__ = ["SubmissionError", "check_size_override", "evaluate_submission", "preflight_check", "load_card", "slugify", "submission_dir", "submit_bundle",
            "validate_bundle", "validate_card"]

@@ -180,6 +180,10 @@ class Catalog:
     dataset_known: Callable[[str], bool]
     model_options: Callable[[str], set | None] = lambda name: None
     defense_names: Callable[[], list[str]] = lambda: []
+    # build_attack(spec) / build_defense(spec): construct the object with its options
+    # (raising on an unknown option or a bad value); None skips that check (fakes).
+    build_attack: Callable[["AttackSpec"], Any] | None = None
+    build_defense: Callable[["DefenseSpec"], Any] | None = None
 
     @classmethod
     def from_registries(cls) -> "Catalog":
@@ -190,6 +194,8 @@ class Catalog:
             dataset_known=_registry_dataset_known,
             model_options=_registry_model_options,
             defense_names=_registry_defense_names,
+            build_attack=_registry_build_attack,
+            build_defense=_registry_build_defense,
         )
 
 
@@ -216,6 +222,22 @@ def _registry_threat_model(name: str) -> str:
     from attacks import registry
 
     return registry.threat_model(name)
+
+
+def _registry_build_attack(spec: "AttackSpec"):
+    from attacks.registry import create
+
+    kwargs = dict(spec.options)
+    if spec.budget is not None:
+        kwargs["budget"] = spec.budget
+    # As benchmark.experiment.run_attack constructs it for a cell.
+    return create(spec.name, query_budget=spec.query_budget, scope=spec.scope, goal=spec.goal, seed=0, **kwargs)
+
+
+def _registry_build_defense(spec: "DefenseSpec"):
+    from attacks.defenses.registry import create
+
+    return create(spec.name, **spec.options)
 
 
 def _registry_defense_names() -> list[str]:
@@ -254,6 +276,9 @@ class Suite:
     leaderboard: dict
     notes: list[str] = field(default_factory=list)
     checked: bool = False  # registry checks done (threat models filled in)
+    # A submission suite is run from a rewritten copy of the protocol (see for_submission);
+    # its identity stays that of the protocol it came from, the one the board uses.
+    protocol_source: dict | None = None
 
     @property
     def builtin(self) -> bool:
@@ -261,7 +286,8 @@ class Suite:
 
     def protocol(self) -> dict:
         """Everything a submitter may not change: all but the models (and prose)."""
-        return {k: v for k, v in self.raw.items() if k not in ("models", "description")}
+        raw = self.protocol_source if self.protocol_source is not None else self.raw
+        return {k: v for k, v in raw.items() if k not in ("models", "description")}
 
     def protocol_hash(self) -> str:
         return content_hash(self.protocol())
@@ -275,6 +301,50 @@ class Suite:
         raw = copy.deepcopy(self.raw)
         raw["models"] = models
         return parse_suite(raw, where=self.path)
+
+    def for_submission(self, model: dict, capabilities, capabilities_of: Callable[[str], Any]) -> "Suite":
+        """This protocol with `model` (a models entry) as its only model; identity unchanged.
+
+        Defenses, attacks and sweeps restricted to some of our models (``models: [...]``)
+        apply to the submitted model when its declared capabilities (text input,
+        differentiable) are those of one of the models they name: the protocol gives
+        adversarial training and budget sweeps to kinds of model, and a submission is
+        treated as the kind it declares. Entries that apply to none of its kinds are
+        dropped. `capabilities_of(name)` gives the capabilities of our models.
+        """
+        kind = _kind(capabilities)
+        ours = {}
+        for m in map(_entry, self.raw["models"]):
+            caps = capabilities_of(m["name"])
+            ours[m["name"]] = ours[m.get("label") or _label(m["name"])] = _kind(caps)
+
+        def keep(names) -> bool:
+            return not names or any(ours.get(n) == kind for n in names)
+
+        raw = copy.deepcopy(self.raw)
+        raw["models"] = [model]
+        label = model.get("label") or _label(model["name"])
+        defenses = []
+        for d in map(_entry, raw.get("defenses") or ["none"]):
+            if keep(d.get("models")):
+                defenses.append({**d, "models": [label]} if d.get("models") else d)
+        raw["defenses"] = defenses
+        attacks = []
+        for a in map(_entry, raw["attacks"]):
+            if not keep(a.get("models")):
+                continue
+            a = {**a, "models": [label]} if a.get("models") else a
+            sweep = a.get("sweep")
+            if sweep and sweep.get("models"):
+                if keep(sweep["models"]):
+                    a["sweep"] = {**sweep, "models": [label]}
+                else:
+                    a = {k: v for k, v in a.items() if k != "sweep"}
+            attacks.append(a)
+        raw["attacks"] = attacks
+        sub = parse_suite(raw, where=self.path)
+        sub.protocol_source = copy.deepcopy(self.protocol_source if self.protocol_source is not None else self.raw)
+        return sub
 
     def leaderboard_attacks(self) -> list[AttackSpec]:
         return [a for a in self.attacks if a.sweep is None]
@@ -305,6 +375,11 @@ class Suite:
         return (f"suite {self.name} v{self.version}: {len(groups)} training cells, {n_attacks} attack cells "
                 f"({len(self.datasets)} datasets x {len(self.tasks)} tasks x {len(self.models)} models x "
                 f"{len(self.defenses)} defenses x {len(self.leaderboard_attacks())} attacks x {len(self.seeds)} seeds)")
+
+
+def _kind(caps) -> tuple[bool, bool]:
+    """What the protocol tells models apart by: (text input, differentiable)."""
+    return bool(getattr(caps, "text_input", False)), bool(getattr(caps, "differentiable", False))
 
 
 def _model_runs_task(model: ModelSpec, caps, task: str) -> bool:
@@ -540,7 +615,51 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
     for a in main:
         if a.label not in used:
             suite.notes.append(f"attack {a.label!r} ({a.threat_model}) applies to no model in this suite")
+    problems = _construction_problems(suite, catalog, groups, used)
+    if problems:
+        raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
     return suite
+
+
+def _construction_problems(suite: Suite, catalog: Catalog, groups: list[CellGroup], used: set[str]) -> list[str]:
+    """Build every defense and attack the grid uses once, with its options, so that an unknown
+    option or a bad value fails validation (naming the field) rather than a cell hours later.
+    Attacks that apply to no model are not built (nothing would run them)."""
+    problems: list[str] = []
+    where = suite.path
+    if catalog.build_defense is not None:
+        in_grid = {g.train.defense.label for g in groups}
+        for i, d in enumerate(suite.defenses):
+            if d.label in in_grid:
+                problems += _construct(where, f"defenses/{i}", "defense", d, catalog.build_defense)
+    if catalog.build_attack is not None:
+        index = {a.label: i for i, a in enumerate(a for a in suite.attacks if a.sweep is None)}
+        for a in suite.attacks:
+            if a.label not in used:
+                continue
+            at = f"attacks/{index[a.label]}" if a.sweep is None else \
+                f"attacks/{index[a.sweep['of']]}/sweep ({a.sweep['param']}={a.sweep['value']!r})"
+            problems += _construct(where, at, "attack", a, catalog.build_attack)
+    return problems
+
+
+def _construct(where: str, at: str, kind: str, spec, build) -> list[str]:
+    try:
+        build(spec)
+        return []
+    except Exception as err:
+        error = f"{type(err).__name__}: {err}" if not isinstance(err, ValueError) else str(err)
+    # Name the option at fault: the first one that fails on its own.
+    for key, value in spec.options.items():
+        try:
+            build(_with_options(spec, {key: value}))
+        except Exception:
+            return [f"{where}: at {at}/options/{key}: {kind} {spec.name!r} rejects {key}={value!r}: {error}"]
+    return [f"{where}: at {at}: {kind} {spec.name!r}: {error}"]
+
+
+def _with_options(spec, options: dict):
+    return type(spec)(**{**spec.__dict__, "options": options})
 
 
 def _with_threat(spec: AttackSpec, threat_model: str | None) -> AttackSpec:

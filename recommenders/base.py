@@ -160,16 +160,32 @@ class Recommender(ABC):
         """Read what save_state wrote."""
 
     @staticmethod
-    def load(directory: str | Path) -> "Recommender":
-        """Load any saved recommender; the class is resolved through the registry (its
-        registered name first, then the saved ``module:Class``)."""
+    def load(directory: str | Path, expected: str | None = None) -> "Recommender":
+        """Load a saved recommender as the class that saved it.
+
+        The stored import path ("class") is what gets imported, whatever class is
+        registered under the stored name today (a plug-in renamed, a registry entry
+        changed, a subclass that kept its parent's name). `expected` (a name or
+        module:Class), when given, must resolve to that same class or loading fails: a
+        resumed run or a submission check never scores a model other than the one trained.
+        """
         directory = Path(directory)
         path = directory / CONFIG_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path}: no saved recommender here (missing {CONFIG_FILE})")
-        meta = json.loads(path.read_text(encoding="utf-8"))
-        cls = MODELS.resolve(meta.get("name") or meta["class"], fallback=meta["class"])
-        model = cls.from_config(meta["config"])
+        try:
+            meta = json.loads(path.read_text(encoding="utf-8"))
+            stored = meta["class"]
+            config = meta["config"]
+        except (ValueError, KeyError, TypeError) as err:
+            raise ValueError(f"{path}: not a saved recommender config ({type(err).__name__}: {err})") from None
+        cls = MODELS.resolve(stored)  # the stored class wins over whatever its name is registered as now
+        if expected:
+            other = MODELS.resolve(expected)
+            if other is not cls:
+                raise ValueError(f"{path}: saved by {stored} but the model to load is {expected!r} "
+                                 f"({other.__module__}:{other.__qualname__}): refusing to load these weights into a different class")
+        model = cls.from_config(config)
         model.load_state(directory)
         return model
 

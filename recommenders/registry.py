@@ -42,5 +42,10 @@ def resolve_class(name: str, fallback: str | None = None):
     return REGISTRY.resolve(name, fallback=fallback)
 
 
+def class_path(cls) -> str:
+    """'module:QualName' of a class (what a saved model stores)."""
+    return f"{cls.__module__}:{cls.__qualname__}"
+
+
 def create(name: str, **options):
     return resolve_class(name)(**options)

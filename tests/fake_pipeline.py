@@ -125,6 +125,9 @@ class FakePipeline(Pipeline):
         test = FakeData(task, [FakeExample(f"u{i}:5", int(labels[i]), task) for i in range(n)])
         return {"train": test, "valid": test, "test": test}
 
+    def prepare_test(self, dataset, task, seed, sizes):
+        return self.prepare(dataset, task, seed, sizes)["test"]
+
     def train(self, model, defense, splits, seed):
         if self.delay:
             time.sleep(self.delay)
@@ -216,7 +219,7 @@ class FakePipeline(Pipeline):
         Path(directory).mkdir(parents=True, exist_ok=True)
         (Path(directory) / "recommender.json").write_text(json.dumps(model.to_dict()), encoding="utf-8")
 
-    def load_model(self, directory):
+    def load_model(self, directory, expected=None):
         d = json.loads((Path(directory) / "recommender.json").read_text(encoding="utf-8"))
         return FakeModel(d["name"], d["options"], d["defense"], d["seed"], d["task"])
 

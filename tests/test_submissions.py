@@ -67,7 +67,7 @@ def test_evaluate_then_submit_files_it_and_the_leaderboard_shows_it(tmp_path, bu
     results = tmp_path / "results"
     # Our own baseline run on the same protocol.
     assert run_suite("toy", results, pipeline=FakePipeline(), progress=False, code_version="t").ok
-    where = submit_bundle(bundle, results, pipeline=FakePipeline())
+    where = submit_bundle(bundle, results, pipeline=FakePipeline(), rerun=False)
     assert where == (results / "submissions" / "my-robust-rec").resolve()
     md = build_leaderboard(results, suite="toy", fmt="md")
     assert "My Robust Rec (submitted)" in md and "popularity" in md
@@ -76,7 +76,7 @@ def test_evaluate_then_submit_files_it_and_the_leaderboard_shows_it(tmp_path, bu
     csv = build_leaderboard(results, suite="toy", fmt="csv")
     assert "my-robust-rec" in csv
     with pytest.raises(SubmissionError, match="filed already"):
-        submit_bundle(bundle, results, pipeline=FakePipeline())
+        submit_bundle(bundle, results, pipeline=FakePipeline(), rerun=False)
 
 
 def test_honest_reported_figure_is_not_flagged(tmp_path, builtin_toy):
@@ -84,7 +84,7 @@ def test_honest_reported_figure_is_not_flagged(tmp_path, builtin_toy):
     card = _card(tmp_path / "card.yaml", reported=[{"dataset": "toy-a", "task": "preference", "robust": 0.0}])
     b = evaluate_submission(SPEC, card, suite="toy", results_dir=results, progress=False, pipeline=FakePipeline(),
                             code_version="t")
-    submit_bundle(b, results, pipeline=FakePipeline())
+    submit_bundle(b, results, pipeline=FakePipeline(), rerun=False)
     assert "⚠" not in build_leaderboard(results, suite="toy", fmt="md").split("### ")[1].split("\n\n")[1]
 
 
@@ -93,7 +93,7 @@ def test_hostile_card_is_escaped_everywhere_and_cannot_escape_results(tmp_path, 
     card = _card(tmp_path / "card.yaml", name=HOSTILE, description="<img src=x onerror=alert(1)>")
     b = evaluate_submission(SPEC, card, suite="toy", results_dir=results, progress=False, pipeline=FakePipeline(),
                             code_version="t")
-    where = submit_bundle(b, results, pipeline=FakePipeline())
+    where = submit_bundle(b, results, pipeline=FakePipeline(), rerun=False)
     assert where.parent == (results / "submissions").resolve() and ".." not in where.name
     out = tmp_path / "lb"
     md = build_leaderboard(results, suite="toy", fmt="md", out_dir=out, plots=False)
@@ -140,7 +140,7 @@ def test_tampered_bundles_are_rejected(tmp_path, bundle):
     rf.write_text(rf.read_text().replace('"accuracy": 0.', '"accuracy": NaN, "x": 0.', 1))
     _rewrite_manifest(b)
     with pytest.raises(SubmissionError, match="unreadable record|non-finite"):
-        validate_bundle(b, pipeline=FakePipeline())
+        validate_bundle(b, pipeline=FakePipeline(), rerun=False)
 
     # A missing cell.
     b = fresh("missing")
@@ -149,30 +149,30 @@ def test_tampered_bundles_are_rejected(tmp_path, bundle):
     victim.with_name(victim.stem + ".examples.jsonl").unlink()
     _rewrite_manifest(b)
     with pytest.raises(SubmissionError, match="incomplete: 1 of"):
-        validate_bundle(b, pipeline=FakePipeline())
+        validate_bundle(b, pipeline=FakePipeline(), rerun=False)
 
     # Edited numbers without updating the checksums.
     b = fresh("edited")
     rf = next((b / "records").glob("*.json"))
     rf.write_text(rf.read_text().replace('"seed": 0', '"seed": 0 ', 1))
     with pytest.raises(SubmissionError, match="sha256"):
-        validate_bundle(b, pipeline=FakePipeline())
+        validate_bundle(b, pipeline=FakePipeline(), rerun=False)
 
     # Another protocol version.
     b = fresh("version")
     _rewrite_manifest(b, lambda m: m["suite"].update(version="0-old"))
     with pytest.raises(SubmissionError, match="protocol"):
-        validate_bundle(b, pipeline=FakePipeline())
+        validate_bundle(b, pipeline=FakePipeline(), rerun=False)
 
     # A pickle (or anything else) in the bundle, and a symlink.
     b = fresh("pickle")
     (b / "model.pkl").write_bytes(b"\x80\x04K\x01.")
     with pytest.raises(SubmissionError, match="unexpected file"):
-        validate_bundle(b, pipeline=FakePipeline())
+        validate_bundle(b, pipeline=FakePipeline(), rerun=False)
     b = fresh("link")
     (b / "records" / "0000000000000000.json").symlink_to("/etc/passwd")
     with pytest.raises(SubmissionError, match="symbolic"):
-        validate_bundle(b, pipeline=FakePipeline())
+        validate_bundle(b, pipeline=FakePipeline(), rerun=False)
 
     # Records whose schema is broken (a field removed), checksums updated.
     b = fresh("schema")
@@ -182,9 +182,9 @@ def test_tampered_bundles_are_rejected(tmp_path, bundle):
     rf.write_text(json.dumps(data))
     _rewrite_manifest(b)
     with pytest.raises(SubmissionError, match="environment"):
-        validate_bundle(b, pipeline=FakePipeline())
+        validate_bundle(b, pipeline=FakePipeline(), rerun=False)
 
-    validate_bundle(bundle, pipeline=FakePipeline())  # the untouched bundle passes
+    validate_bundle(bundle, pipeline=FakePipeline(), rerun=False)  # the untouched bundle passes
 
 
 def test_evaluate_only_runs_builtin_protocols(tmp_path, builtin_toy):

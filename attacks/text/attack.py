@@ -89,6 +89,9 @@ class TextRecipeAttack(Attack):
     def __init__(self, budget=None, query_budget=None, scope="history", goal=None, seed=0,
                  window: int = DEFAULT_WINDOW, word_embedding=None, masked_lm=None, mlm=None, top_n=None,
                  record_queries: bool = False, **options):
+        if options:  # nothing reads other options: a misspelt one must not be ignored silently
+            raise ValueError(f"{self.name}: unknown option(s) {sorted(options)}; known: window, word_embedding, "
+                             "masked_lm, mlm, top_n, record_queries")
         super().__init__(budget=budget, query_budget=query_budget, scope=scope, goal=goal, seed=seed, **options)
         if int(window) < 1:
             raise ValueError(f"window must be >= 1, got {window}")
