@@ -1017,7 +1017,7 @@ def build_leaderboard(results_dir: str | Path = "results", suite: str | None = N
         if plots:
             from benchmark.plots import write_plots
 
-            write_plots(collected, out / "plots", metric=settings.get("metric"))
+            write_plots(collected, out / "plots", metric=settings.get("metric"), tables=tables)
     text = texts[fmt]
     if collected.problems and fmt == "md":
         text += "\n" + "\n".join(f"<!-- note: {escape_html(p)} -->" for p in collected.problems) + "\n"
