@@ -219,3 +219,16 @@ def test_estimate_scales_attack_time_by_attacked_examples(degenerate_results):
 
     assert estimate(1200).seconds > estimate(12).seconds
     assert estimate(12).cells == estimate(1200).cells
+
+
+def test_cli_dry_run_prints_cell_count_and_cost_per_tier(tmp_path, capsys):
+    from benchmark.cli import main
+    from benchmark.suite import load_suite
+
+    groups = load_suite("standard").expand()
+    n_cells = len(groups) + sum(len(g.attacks) for g in groups)
+    assert main(["run", "--suite", "standard", "--results", str(tmp_path), "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert f"{n_cells} cells" in out and "classic" in out and "text" in out and "from defaults" in out
+    assert not (tmp_path / "standard").exists()  # nothing ran, nothing written
+    assert main(["run", "--suite", str(tmp_path / "missing.yaml"), "--dry-run"]) == 2
