@@ -67,7 +67,8 @@ def success_values(rows: list[dict]) -> list[float]:
 # --------------------------------------------------------------------------- statistics
 
 
-def _auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+def auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
+    """AUC of every row of (labels, scores) matrices (Mann-Whitney U, average ranks for ties)."""
     from scipy.stats import rankdata
 
     ranks = rankdata(p, axis=1)
@@ -81,7 +82,7 @@ def _resampled(sample: dict, idx: np.ndarray) -> np.ndarray:
     """The statistic of `sample` on each row of resampling indices."""
     if "labels" in sample:
         y = np.asarray(sample["labels"]).astype(bool)
-        return _auc_rows(y[idx], np.asarray(sample["scores"], float)[idx])
+        return auc_rows(y[idx], np.asarray(sample["scores"], float)[idx])
     return np.asarray(sample["values"], float)[idx].mean(axis=1)
 
 

@@ -108,15 +108,7 @@ def wilcoxon_paired(a: np.ndarray, b: np.ndarray) -> float:
     return float(wilcoxon(d, zero_method="wilcox").pvalue)
 
 
-def _auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """AUC of every row of (labels, scores) matrices (Mann-Whitney U, average ranks for ties)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(p, axis=1)
-    n_pos = y.sum(axis=1)
-    n_neg = y.shape[1] - n_pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+_auc_rows = astats.auc_rows  # one definition, shared with the per-attack statistics
 
 
 def bootstrap_ci(samples: list[dict], statistic: str, n_boot: int = 1000, seed: int = 0,
