@@ -253,6 +253,11 @@ def cmd_attack(args) -> int:
 def cmd_run(args) -> int:
     from benchmark.runner import run_suite
 
+    if args.dry_run:  # cell count and cost per tier from measured records; runs nothing
+        from benchmark.estimate import estimate_suite, format_estimate
+
+        print(format_estimate(estimate_suite(args.suite, results_dir=args.results)))
+        return 0
     summary = run_suite(args.suite, results_dir=args.results, jobs=args.jobs, executor=args.executor,
                         address=args.address)
     failed = getattr(summary, "failed", None) or []
@@ -403,6 +408,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--jobs", type=int, default=1)
     p.add_argument("--executor", choices=["local", "process", "ray"], default="local")
     p.add_argument("--address", help="Ray cluster address (ray.init(address=...))")
+    p.add_argument("--dry-run", action="store_true",
+                   help="print the cell count and estimated cost per tier (from records under --results); run nothing")
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("leaderboard", help="build leaderboards from result records")

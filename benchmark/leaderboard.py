@@ -22,12 +22,14 @@ import html
 import math
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from benchmark import attack_stats as astats
 from benchmark import records as rec
 from benchmark.metrics import PRIMARY_METRIC, auc, ndcg_at_k
 
@@ -39,6 +41,9 @@ BINARY_METRICS = {"accuracy", "hr@10", "target_out_of_top10"}
 REPORTED_TOLERANCE = 0.01  # "one point" on a 0..1 scale
 DAGGER = "†"
 FLAG = "⚠"
+DEGENERATE = "‡"  # an attack column where every row scores the same extreme
+MAJORITY = "§"  # a preference row at or below the test majority rate
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 METRIC_NAMES = {"accuracy": "Acc", "auc": "AUC", "log_loss": "LogLoss", "ndcg@10": "NDCG@10", "hr@10": "HR@10",
                 "mrr": "MRR", "target_out_of_top10": "Target∉Top10"}
 
@@ -53,12 +58,16 @@ def escape_md(text: Any) -> str:
 
 
 _LATEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
-          "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}"}
+          "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}",
+          # the tables' own marks, in pdflatex-safe form
+          "†": r"$^\dagger$", "‡": r"$^\ddagger$", "§": r"\S{}", "±": r"$\pm$", "–": "--", "∉": r"$\notin$",
+          "⚠": "(!)", "ε": r"$\varepsilon$"}
+_LATEX_RE = re.compile("[" + re.escape("".join(_LATEX)) + "]")
 
 
 def escape_latex(text: Any) -> str:
     """LaTeX text: every special character neutralised, so \\input{...} prints as text."""
-    return re.sub(r"[\\{}$&#%_^~<>]", lambda m: _LATEX[m.group()], " ".join(str(text).split()))
+    return _LATEX_RE.sub(lambda m: _LATEX[m.group()], " ".join(str(text).split()))
 
 
 def escape_html(text: Any) -> str:
@@ -99,15 +108,7 @@ def wilcoxon_paired(a: np.ndarray, b: np.ndarray) -> float:
     return float(wilcoxon(d, zero_method="wilcox").pvalue)
 
 
-def _auc_rows(y: np.ndarray, p: np.ndarray) -> np.ndarray:
-    """AUC of every row of (labels, scores) matrices (Mann-Whitney U, average ranks for ties)."""
-    from scipy.stats import rankdata
-
-    ranks = rankdata(p, axis=1)
-    n_pos = y.sum(axis=1)
-    n_neg = y.shape[1] - n_pos
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return ((ranks * y).sum(axis=1) - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+_auc_rows = astats.auc_rows  # one definition, shared with the per-attack statistics
 
 
 def bootstrap_ci(samples: list[dict], statistic: str, n_boot: int = 1000, seed: int = 0,
@@ -309,6 +310,9 @@ class Table:
     rows: list[dict]  # {"row", "model", "defense", "source", "display"}
     protocol: dict  # caption facts
     has_submissions: bool = False
+    details: pd.DataFrame | None = None  # one line per (row, attack): same-example clean, robust, ASR, drop
+    degenerate: dict[str, str] = field(default_factory=dict)  # attack label -> why it is not ranked on
+    areas: list[str] = field(default_factory=list)  # attack families with an area-under-budget column
 
     @property
     def title(self) -> str:
@@ -345,6 +349,7 @@ def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], car
                  n_boot: int, alpha: float, seed: int) -> Table:
     train = [e for e in entries if e.record["kind"] == "train"]
     attacks = [e for e in entries if e.record["kind"] == "attack" and not e.cell["attack"].get("sweep")]
+    sweeps = [e for e in entries if e.record["kind"] == "attack" and e.cell["attack"].get("sweep")]
     primary = PRIMARY_METRIC[task]
     clean_metrics = [primary] + ([metric] if metric != primary else [])
     attack_labels = sorted({e.cell["attack"]["label"]: _attack_order(e) for e in attacks}.items(), key=lambda kv: kv[1])
@@ -365,16 +370,26 @@ def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], car
             if v is not None:
                 values.setdefault((_row_key(e), f"clean:{m}"), []).append(
                     (e.cell["seed"], float(v), clean_values(e.load_rows(), task, m)))
+    details: dict[tuple[str, str], list[dict]] = {}  # (row, attack) -> per-seed same-example figures
     for e in attacks:
         robust = e.record["metrics"].get("robust", {})
         m = metric if metric in robust else (next(iter(robust)) if len(robust) == 1 else None)
         if m is None or robust.get(m) is None:
             continue
+        rows_ = e.load_rows()
+        sample = robust_values(rows_, m)
         values.setdefault((_row_key(e), f"attack:{e.cell['attack']['label']}"), []).append(
-            (e.cell["seed"], float(robust[m]), robust_values(e.load_rows(), m)))
+            (e.cell["seed"], float(robust[m]), sample))
+        details.setdefault((_row_key(e), e.cell["attack"]["label"]), []).append(
+            _attack_detail(e, rows_, m, float(robust[m]), sample))
+    for r, info in rows.items():
+        info["majority_rate"], info["below_majority"] = _majority(r, train, task)
 
     faced = {r: {a for a in attack_labels if (r, f"attack:{a}") in values} for r in rows}
-    common = [a for a in attack_labels if all(a in faced[r] for r in rows)] if rows else []
+    detail_stats = _detail_stats(details, metric, n_boot, seed)
+    degenerate = _degenerate_columns(detail_stats, attack_labels)
+    common = [a for a in attack_labels if all(a in faced[r] for r in rows) and a not in degenerate] if rows else []
+    curves = _curve_areas(attacks + sweeps, details, metric)
 
     stat_rows = []
     for (row, col), items in values.items():
@@ -390,12 +405,23 @@ def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], car
                           "std": float(vals.std(ddof=1)) if len(vals) > 1 else math.nan, "n_seeds": len(vals),
                           "seeds": ",".join(str(s) for s, _, _ in items), "ci_low": lo, "ci_high": hi,
                           "n_examples": n_ex})
+    # Areas under robustness-vs-budget curves: one column per swept attack.
+    for (r, family), per_seed in curves.items():
+        areas = np.array([v for _, v in sorted(per_seed.items()) if math.isfinite(v)])
+        if len(areas):
+            stat_rows.append({"row": r, "column": f"area:{family}", "metric": metric, "mean": float(areas.mean()),
+                              "std": float(areas.std(ddof=1)) if len(areas) > 1 else math.nan,
+                              "n_seeds": len(areas), "seeds": ",".join(str(s) for s in sorted(per_seed)),
+                              "ci_low": math.nan, "ci_high": math.nan, "n_examples": None})
     stats = pd.DataFrame(stat_rows, columns=["row", "column", "metric", "mean", "std", "n_seeds", "seeds", "ci_low",
                                              "ci_high", "n_examples"])
+    area_families = sorted({fam for _, fam in curves}, key=lambda f: attack_labels.index(f) if f in attack_labels else 99)
 
-    # Aggregates: mean robust over the common attacks (else over what the row faced), worst case.
+    # Aggregates: mean robust over the common attacks (else over what the row faced), worst case;
+    # degenerate columns count in neither.
     agg_rows = []
     for r in rows:
+        faced[r] = {a for a in faced[r] if a not in degenerate}
         use = common or sorted(faced[r])
         per_seed: dict[int, list[float]] = {}
         for a in use:
@@ -416,13 +442,144 @@ def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], car
 
     stats = _significance(stats, rows, values, alpha)
     stats = _rank_and_best(stats, rows)
+    stats.loc[stats.column.isin([f"attack:{a}" for a in degenerate]), "best"] = False  # nothing to rank on
     has_sub = any(v["source"] for v in rows.values())
     if has_sub:
         stats = _reported(stats, rows, cards, dataset, task, metric)
     protocol = _protocol(train, attacks, attack_labels, suite)
+    detail_stats = _detail_significance(detail_stats, stats)
     return Table(suite, dataset, task, metric, clean_metrics, attack_labels, common, stats,
                  sorted(rows.values(), key=lambda r: (r["source"], r["model"], r["defense_name"] != "none", r["defense"])),
-                 protocol, has_sub)
+                 protocol, has_sub, details=detail_stats, degenerate=degenerate, areas=area_families)
+
+
+def _attack_detail(e: Entry, rows: list[dict], metric: str, robust: float, sample: dict | None) -> dict:
+    """One seed's same-example figures of an attack cell: clean before / robust after on the
+    attacked examples, success over the examples the model got right, relative drop."""
+    clean_sample = astats.clean_same_values(rows, metric)
+    block = e.record["metrics"]
+    if clean_sample is not None:
+        clean = astats.sample_statistic(clean_sample)
+    else:
+        clean = block.get("clean", {}).get(metric)
+        clean = float(clean) if clean is not None else math.nan
+    success = astats.success_values(rows)
+    asr = block.get("attack", {}).get("attack_success_rate")
+    if success:
+        asr = float(np.mean(success))
+    paired = clean_sample is not None and sample is not None and clean_sample["ids"] == sample["ids"]
+    return {"seed": e.cell["seed"], "clean": clean, "robust": robust,
+            "asr": math.nan if asr is None else float(asr), "drop": astats.relative_drop(clean, robust),
+            "n": len(sample["ids"]) if sample else block.get("attack", {}).get("examples"),
+            "n_attacked": len(success), "success": success,
+            "pair": (clean_sample, sample) if paired else None}
+
+
+def _detail_stats(details: dict, metric: str, n_boot: int, seed: int) -> pd.DataFrame:
+    """One line per (row, attack): mean over seeds of the same-example figures, with
+    bootstrap intervals from the per-example rows."""
+    out = []
+    for (row, attack), items in details.items():
+        items = sorted(items, key=lambda d: d["seed"])
+        line = {"row": row, "attack": attack, "metric": metric, "n_seeds": len(items),
+                "n_examples": sum(d["n"] or 0 for d in items), "n_attacked": sum(d["n_attacked"] for d in items)}
+        for key in ("clean", "robust", "asr", "drop"):
+            v = np.array([d[key] for d in items], float)
+            v = v[np.isfinite(v)]
+            line[key] = float(v.mean()) if len(v) else math.nan
+            line[f"{key}_std"] = float(v.std(ddof=1)) if len(v) > 1 else math.nan
+        pairs = [d["pair"] for d in items]
+        full = all(p is not None for p in pairs)
+        for key, which in (("clean", 0), ("robust", 1)):
+            lo, hi = (bootstrap_ci([p[which] for p in pairs], "auc" if "labels" in pairs[0][which] else "mean",
+                                   n_boot, seed) if full else (math.nan, math.nan))
+            line[f"{key}_ci_low"], line[f"{key}_ci_high"] = lo, hi
+        line["asr_ci_low"], line["asr_ci_high"] = (astats.mean_ci([d["success"] for d in items], n_boot, seed)
+                                                   if all(d["success"] for d in items) else (math.nan, math.nan))
+        line["drop_ci_low"], line["drop_ci_high"] = astats.drop_ci(pairs, n_boot, seed) if full else (math.nan, math.nan)
+        out.append(line)
+    cols = ["row", "attack", "metric", "n_seeds", "n_examples", "n_attacked"] + [
+        f"{k}{s}" for k in ("clean", "robust", "asr", "drop") for s in ("", "_std", "_ci_low", "_ci_high")]
+    return pd.DataFrame(out, columns=cols)
+
+
+def _detail_significance(details: pd.DataFrame, stats: pd.DataFrame) -> pd.DataFrame:
+    """Copy the paired test of each attack column (defended vs undefended) onto the detail lines."""
+    details = details.copy()
+    details["p_holm"] = math.nan
+    details["significant"] = False
+    for i, line in details.iterrows():
+        hit = stats[(stats.row == line["row"]) & (stats.column == f"attack:{line['attack']}")]
+        if not hit.empty:
+            details.loc[i, "p_holm"] = hit["p_holm"].iloc[0]
+            details.loc[i, "significant"] = bool(hit["significant"].iloc[0])
+    return details
+
+
+def _degenerate_columns(details: pd.DataFrame, labels: list[str]) -> dict[str, str]:
+    """Attack label -> reason, for columns where every row scores the same extreme."""
+    out = {}
+    for a in labels:
+        grp = details[details.attack == a]
+        reason = astats.degenerate_reason(list(zip(grp["robust"], grp["clean"])))
+        if reason:
+            out[a] = reason
+    return out
+
+
+def _majority(row: str, train: list[Entry], task: str) -> tuple[float | None, bool]:
+    """(test majority-label rate, clean accuracy at or below it) of a preference row."""
+    if task != "preference":
+        return None, False
+    rates, accs = [], []
+    for e in train:
+        if _row_key(e) != row:
+            continue
+        rate = astats.majority_rate(e.load_rows())
+        acc = e.record["metrics"]["clean"].get("accuracy")
+        if rate is not None and acc is not None:
+            rates.append(rate)
+            accs.append(float(acc))
+    if not rates:
+        return None, False
+    rate = float(np.mean(rates))
+    return rate, bool(np.mean(accs) <= rate + astats.TOLERANCE)
+
+
+def _curve_areas(attacks: list[Entry], details: dict, metric: str) -> dict[tuple[str, str], dict[int, float]]:
+    """(row, attack family) -> {seed: normalised area under robust-vs-budget}. Points: the
+    sweep cells and the leaderboard cell of a swept attack (edit budget, query budget or an
+    option), or the epsilon curve an embedding attack records; plus budget 0 = the clean
+    figure on the same examples (no attack)."""
+    swept = {e.cell["attack"]["sweep"]["of"]: e.cell["attack"]["sweep"]["param"]
+             for e in attacks if e.cell["attack"].get("sweep")}
+    points: dict[tuple[str, str, int], dict[float, float]] = {}
+    for e in attacks:
+        a = e.cell["attack"]
+        family = a["sweep"]["of"] if a.get("sweep") else a["label"]
+        key = (_row_key(e), family, e.cell["seed"])
+        if family in swept:
+            param = swept[family]
+            x = a["sweep"]["value"] if a.get("sweep") else (
+                a.get(param) if param in ("budget", "query_budget") else (a.get("options") or {}).get(param))
+            y = (e.record["metrics"].get("robust") or {}).get(metric)
+            if x is not None and y is not None:
+                points.setdefault(key, {})[float(x)] = float(y)
+        elif not a.get("sweep"):
+            for point in (e.record["metrics"].get("attack") or {}).get("curve") or []:
+                eps = point.get("epsilon", point.get("eps"))
+                y = (point.get("robust") or {}).get(metric)
+                if eps is not None and y is not None:
+                    points.setdefault(key, {})[float(eps)] = float(y)
+    out: dict[tuple[str, str], dict[int, float]] = {}
+    for (row, family, s), pts in points.items():
+        if len(pts) < 2:
+            continue
+        clean = next((d["clean"] for d in details.get((row, family), []) if d["seed"] == s), None)
+        if clean is not None and math.isfinite(clean) and 0.0 not in pts:
+            pts = {0.0: clean, **pts}
+        out.setdefault((row, family), {})[s] = astats.curve_area(pts)
+    return out
 
 
 THREAT_ORDER = {"profile": 0, "text": 1, "embedding": 2}
@@ -559,10 +716,19 @@ def _protocol(train: list[Entry], attacks: list[Entry], labels: list[str], suite
 
 
 # --------------------------------------------------------------------------- rendering
+#
+# Every format renders one format-neutral view of a table (raw strings; nothing escaped):
+# Markdown through tabulate, HTML and LaTeX through the Jinja2 templates in
+# benchmark/templates/ — HTML with autoescape, LaTeX with escape_latex applied to every
+# value the template prints (so card text can never break out of either).
 
 
 def _fmt(v: float, digits: int = 3) -> str:
     return "–" if v is None or (isinstance(v, float) and math.isnan(v)) else f"{v:.{digits}f}"
+
+
+def _finite(v) -> bool:
+    return v is not None and not (isinstance(v, float) and math.isnan(v))
 
 
 def _cell(stats: pd.DataFrame, row: str, col: str) -> dict | None:
@@ -572,7 +738,8 @@ def _cell(stats: pd.DataFrame, row: str, col: str) -> dict | None:
 
 def _columns(t: Table) -> list[tuple[str, str]]:
     cols = [(f"clean:{m}", f"{METRIC_NAMES.get(m, m)} (clean)") for m in t.clean_metrics]
-    cols += [(f"attack:{a}", a) for a in t.attacks]
+    cols += [(f"attack:{a}", a + (f" {DEGENERATE}" if a in t.degenerate else "")) for a in t.attacks]
+    cols += [(f"area:{a}", f"Area {a}") for a in t.areas]
     cols += [("mean_robust", "Mean robust"), ("worst_robust", "Worst")]
     return cols
 
@@ -595,16 +762,41 @@ def _caption(t: Table, esc) -> str:
             f"metrics, Wilcoxon signed-rank for NDCG).")
 
 
-def _value_text(c: dict | None, ci: bool) -> tuple[str, bool, bool]:
-    """(text, best, significant)."""
+def _notes(t: Table) -> list[str]:
+    """Sentences after the caption for the flags this table uses (raw text)."""
+    notes = []
+    if t.degenerate:
+        what = "; ".join(f"{a}: {why}" for a, why in t.degenerate.items())
+        notes.append(f"{DEGENERATE}: every row scores the same extreme under this attack ({what}), so it says nothing "
+                     f"about the rows: flagged, not counted in mean robust, worst or rank.")
+    below = [r for r in t.rows if r.get("below_majority")]
+    if below:
+        rates = sorted({_fmt(r["majority_rate"]) for r in below})
+        notes.append(f"{MAJORITY}: clean accuracy at or below the test majority-label rate ({', '.join(rates)}): "
+                     f"no better than always predicting the majority label.")
+    if t.areas:
+        notes.append("Area: normalised area under the robustness-vs-budget curve (budget 0 = clean on the same "
+                     "examples, then every swept budget; trapezoids divided by the budget range).")
+    return notes
+
+
+DETAIL_NOTE = ("Per attack, on the attacked examples: clean = the metric on exactly these examples before the attack "
+               "(the full-test-split clean figure is in the table above); ASR = attack success rate over the examples "
+               "the model got right; drop = (clean - robust) / clean; n = examples summed over seeds, attacked = those "
+               "the model got right before the attack. Intervals: 95% bootstrap over examples.")
+
+
+def _value(c: dict | None, ci: bool) -> dict:
+    """{text, best, sig, ci}: the number with its std, and the interval as text (or None)."""
     if c is None:
-        return "–", False, False
+        return {"text": "–", "best": False, "sig": False, "ci": None}
     text = _fmt(c["mean"])
-    if c.get("std") is not None and not (isinstance(c["std"], float) and math.isnan(c["std"])):
+    if _finite(c.get("std")):
         text += f" ± {_fmt(c['std'])}"
-    if ci and c.get("ci_low") is not None and not math.isnan(c.get("ci_low", math.nan)):
-        text += f" [{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]"
-    return text, bool(c.get("best")), bool(c.get("significant"))
+    interval = None
+    if ci and _finite(c.get("ci_low")):
+        interval = f"[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]"
+    return {"text": text, "best": bool(c.get("best")) and text != "–", "sig": bool(c.get("significant")), "ci": interval}
 
 
 def _rank_text(t: Table, row: str) -> str:
@@ -626,101 +818,130 @@ def _reported_text(t: Table, row: str, flag_mark: str) -> str:
     return "; ".join(parts)
 
 
+def _flagged(t: Table, row: str) -> bool:
+    return "flag" in t.stats and bool(t.stats[(t.stats.row == row) & (t.stats.flag == True)].shape[0])  # noqa: E712
+
+
+def _detail_value(line, key: str, digits: int = 3) -> dict:
+    text = _fmt(line[key], digits)
+    if _finite(line.get(f"{key}_std")):
+        text += f" ± {_fmt(line[f'{key}_std'], digits)}"
+    interval = f"[{_fmt(line[f'{key}_ci_low'])}, {_fmt(line[f'{key}_ci_high'])}]" if _finite(line.get(f"{key}_ci_low")) else None
+    return {"text": text, "ci": interval}
+
+
+def table_view(t: Table, ci: bool = True) -> dict:
+    """The format-neutral view of a table that every renderer prints (raw, unescaped strings)."""
+    cols = _columns(t)
+    rows = []
+    for r in t.rows:
+        cells = [_value(_cell(t.stats, r["row"], col), ci and col.startswith(("clean", "attack"))) for col, _ in cols]
+        rows.append({"model": r["display"], "defense": r["defense"], "below_majority": bool(r.get("below_majority")),
+                     "cells": cells, "rank": _rank_text(t, r["row"]),
+                     "reported": _reported_text(t, r["row"], "") if t.has_submissions else "",
+                     "flagged": _flagged(t, r["row"]) if t.has_submissions else False})
+    info = {r["row"]: r for r in t.rows}
+    details = []
+    if t.details is not None and not t.details.empty:
+        order = {a: i for i, a in enumerate(t.attacks)}
+        lines = sorted((line for _, line in t.details.iterrows()),
+                       key=lambda l: (order.get(l["attack"], 99), [r["row"] for r in t.rows].index(l["row"])))
+        for line in lines:
+            r = info[line["row"]]
+            details.append({"attack": line["attack"], "degenerate": line["attack"] in t.degenerate,
+                            "model": r["display"], "defense": r["defense"],
+                            "below_majority": bool(r.get("below_majority")), "n": int(line["n_examples"]),
+                            "n_attacked": int(line["n_attacked"]), "clean": _detail_value(line, "clean"),
+                            "robust": _detail_value(line, "robust"), "asr": _detail_value(line, "asr"),
+                            "drop": _detail_value(line, "drop"), "sig": bool(line["significant"])})
+    return {"title": t.title, "label": f"{_slug(t.protocol['suite'])}-{_slug(t.dataset)}-{_slug(t.task)}",
+            "headers": [h for _, h in cols],
+            "rows": rows, "details": details, "caption": _caption(t, str), "notes": _notes(t),
+            "has_submissions": t.has_submissions, "metric": METRIC_NAMES.get(t.metric, t.metric)}
+
+
+def _marks(model: str, below_majority: bool) -> str:
+    return model + (f" {MAJORITY}" if below_majority else "")
+
+
 def render_markdown(tables: list[Table], ci: bool = True) -> str:
     from tabulate import tabulate
 
     out = []
     for t in tables:
-        cols = _columns(t)
-        headers = ["Model", "Defense"] + [escape_md(h) for _, h in cols] + ["Rank"]
-        if t.has_submissions:
+        v = table_view(t, ci)
+        headers = ["Model", "Defense"] + [escape_md(h) for h in v["headers"]] + ["Rank"]
+        if v["has_submissions"]:
             headers.append("Reported (card)")
         body = []
-        for r in t.rows:
-            line = [escape_md(r["display"]), escape_md(r["defense"])]
-            for col, _ in cols:
-                text, best, sig = _value_text(_cell(t.stats, r["row"], col), ci and col.startswith(("clean", "attack")))
-                text = text + (DAGGER if sig else "")  # numbers only: nothing to escape
-                line.append(f"**{text}**" if best and text != "–" else text)
-            line.append(_rank_text(t, r["row"]))
-            if t.has_submissions:
-                line.append(escape_md(_reported_text(t, r["row"], "")) + (f" {FLAG}" if _flagged(t, r["row"]) else ""))
+        for r in v["rows"]:
+            line = [escape_md(_marks(r["model"], r["below_majority"])), escape_md(r["defense"])]
+            for c in r["cells"]:
+                text = c["text"] + (f" {c['ci']}" if c["ci"] else "") + (DAGGER if c["sig"] else "")  # numbers only
+                line.append(f"**{text}**" if c["best"] else text)
+            line.append(r["rank"])
+            if v["has_submissions"]:
+                line.append(escape_md(r["reported"]) + (f" {FLAG}" if r["flagged"] else ""))
             body.append(line)
-        out.append(f"### {escape_md(t.title)}\n\n" + tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
-                   + f"\n\n{_caption(t, escape_md)}"
-                   + (f" {FLAG}: a reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours." if t.has_submissions else "")
-                   + (" Intervals: 95% bootstrap over examples." if ci else "") + "\n")
+        text = (f"### {escape_md(v['title'])}\n\n" + tabulate(body, headers=headers, tablefmt="github", disable_numparse=True)
+                + f"\n\n{_caption(t, escape_md)}"
+                + (f" {FLAG}: a reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours." if t.has_submissions else "")
+                + (" Intervals: 95% bootstrap over examples." if ci else "")
+                + "".join(f" {escape_md(n)}" for n in v["notes"]) + "\n")
+        if v["details"]:
+            dhead = ["Attack", "Model", "Defense", "n", "Clean (same examples)", "Robust", "ASR", "Drop"]
+            dbody = [[escape_md(d["attack"] + (f" {DEGENERATE}" if d["degenerate"] else "")),
+                      escape_md(_marks(d["model"], d["below_majority"])), escape_md(d["defense"]),
+                      f"{d['n']} ({d['n_attacked']} attacked)"]
+                     + [d[k]["text"] + (f" {d[k]['ci']}" if d[k]["ci"] else "") + (DAGGER if k == "robust" and d["sig"] else "")
+                        for k in ("clean", "robust", "asr", "drop")] for d in v["details"]]
+            text += (f"\n{escape_md(DETAIL_NOTE)}\n\n"
+                     + tabulate(dbody, headers=dhead, tablefmt="github", disable_numparse=True) + "\n")
+        out.append(text)
     return "\n".join(out) if out else "No result records found.\n"
 
 
-def _flagged(t: Table, row: str) -> bool:
-    return "flag" in t.stats and bool(t.stats[(t.stats.row == row) & (t.stats.flag == True)].shape[0])  # noqa: E712
+class LatexCode(str):
+    """LaTeX that is already safe (escaped text or the templates' own markup)."""
+
+
+def latex_filter(value: Any) -> LatexCode:
+    """The one LaTeX escaping filter: text in, safe LaTeX out (idempotent on LatexCode)."""
+    return value if isinstance(value, LatexCode) else LatexCode(escape_latex(value))
+
+
+@lru_cache(maxsize=None)
+def _template(name: str):
+    """A template from benchmark/templates (package data). HTML: autoescape on. LaTeX:
+    <<...>> / <%...%> delimiters (LaTeX braces stay literal) and every printed value passes
+    through latex_filter, so nothing is printed unescaped by accident."""
+    from jinja2 import Environment, FileSystemLoader, StrictUndefined
+
+    loader = FileSystemLoader(str(TEMPLATE_DIR))
+    common = dict(loader=loader, undefined=StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                  keep_trailing_newline=True)
+    if name.endswith(".html.j2"):
+        env = Environment(autoescape=True, **common)
+    else:
+        env = Environment(autoescape=False, finalize=latex_filter, variable_start_string="<<",
+                          variable_end_string=">>", block_start_string="<%", block_end_string="%>",
+                          comment_start_string="<#", comment_end_string="#>", **common)
+        env.filters["latex"] = latex_filter
+    return env.get_template(name)
 
 
 def render_latex(tables: list[Table]) -> str:
-    out = ["% Generated by `recrobust leaderboard`; needs \\usepackage{booktabs}."]
-    for t in tables:
-        cols = _columns(t)
-        extra = 1 if t.has_submissions else 0
-        spec = "ll" + "c" * (len(cols) + 1 + extra)
-        head = ["Model", "Defense"] + [escape_latex(h) for _, h in cols] + ["Rank"] + (["Reported"] if extra else [])
-        caption = _caption(t, escape_latex).replace(DAGGER, "$^\\dagger$").replace("±", "$\\pm$")
-        lines = ["\\begin{table}[t]", "\\centering", "\\small",
-                 "\\caption{" + caption
-                 + (f" (!): reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours." if extra else "") + "}",
-                 f"\\label{{tab:{_slug(t.protocol['suite'])}-{_slug(t.dataset)}-{_slug(t.task)}}}",
-                 f"\\begin{{tabular}}{{{spec}}}", "\\toprule", " & ".join(head) + " \\\\", "\\midrule"]
-        for r in t.rows:
-            cells = [escape_latex(r["display"]), escape_latex(r["defense"])]
-            for col, _ in cols:
-                text, best, sig = _value_text(_cell(t.stats, r["row"], col), False)
-                text = text.replace(" ± ", "$\\pm$")
-                if best and text != "–":
-                    text = f"\\textbf{{{text}}}"
-                if sig:
-                    text += "$^\\dagger$"
-                cells.append(text.replace("–", "--"))
-            cells.append(_rank_text(t, r["row"]).replace("–", "--"))
-            if extra:
-                cells.append(escape_latex(_reported_text(t, r["row"], "(!)")) or "--")
-            lines.append(" & ".join(cells) + " \\\\")
-        lines += ["\\bottomrule", "\\end{tabular}", "\\end{table}", ""]
-        out.append("\n".join(lines))
-    return "\n".join(out)
+    views = [table_view(t, ci=False) for t in tables]
+    return _template("leaderboard.tex.j2").render(tables=views, dagger=DAGGER, flag_note=(
+        f" (!): reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours."), detail_note=DETAIL_NOTE,
+        majority=MAJORITY, degenerate=DEGENERATE)
 
 
 def render_html(tables: list[Table], ci: bool = True) -> str:
-    parts = ["<!DOCTYPE html>", "<html><head><meta charset=\"utf-8\"><title>RecRobust leaderboard</title>",
-             "<style>table{border-collapse:collapse;margin:1em 0}td,th{padding:3px 8px;border-bottom:1px solid #ccc;"
-             "text-align:right}td:first-child,td:nth-child(2),th:first-child{text-align:left}"
-             "caption{caption-side:bottom;text-align:left;font-size:small;max-width:70em}.best{font-weight:bold}"
-             ".ci{color:#666;font-size:smaller}</style></head><body>"]
-    for t in tables:
-        cols = _columns(t)
-        parts.append(f"<h3>{escape_html(t.title)}</h3><table>")
-        parts.append(f"<caption>{_caption(t, escape_html)}"
-                     + (f" {FLAG}: a reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours." if t.has_submissions else "")
-                     + "</caption>")
-        head = ["Model", "Defense"] + [h for _, h in cols] + ["Rank"] + (["Reported (card)"] if t.has_submissions else [])
-        parts.append("<thead><tr>" + "".join(f"<th>{escape_html(h)}</th>" for h in head) + "</tr></thead><tbody>")
-        for r in t.rows:
-            cells = [f"<td>{escape_html(r['display'])}</td>", f"<td>{escape_html(r['defense'])}</td>"]
-            for col, _ in cols:
-                c = _cell(t.stats, r["row"], col)
-                text, best, sig = _value_text(c, False)
-                inner = escape_html(text) + (DAGGER if sig else "")
-                if ci and c is not None and col.startswith(("clean", "attack")) and not math.isnan(c.get("ci_low", math.nan)):
-                    inner += f"<br><span class=\"ci\">[{_fmt(c['ci_low'])}, {_fmt(c['ci_high'])}]</span>"
-                cells.append(f"<td class=\"best\">{inner}</td>" if best and text != "–" else f"<td>{inner}</td>")
-            cells.append(f"<td>{_rank_text(t, r['row'])}</td>")
-            if t.has_submissions:
-                cells.append(f"<td>{escape_html(_reported_text(t, r['row'], FLAG))}</td>")
-            parts.append("<tr>" + "".join(cells) + "</tr>")
-        parts.append("</tbody></table>")
-    if not tables:
-        parts.append("<p>No result records found.</p>")
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    views = [table_view(t, ci) for t in tables]
+    return _template("leaderboard.html.j2").render(tables=views, dagger=DAGGER, flag=FLAG, flag_note=(
+        f" {FLAG}: a reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours."), detail_note=DETAIL_NOTE,
+        majority=MAJORITY, degenerate=DEGENERATE)
 
 
 def render_csv(tables: list[Table]) -> str:
@@ -788,7 +1009,7 @@ def build_leaderboard(results_dir: str | Path = "results", suite: str | None = N
         if plots:
             from benchmark.plots import write_plots
 
-            write_plots(collected, out / "plots", metric=settings.get("metric"))
+            write_plots(collected, out / "plots", metric=settings.get("metric"), tables=tables)
     text = texts[fmt]
     if collected.problems and fmt == "md":
         text += "\n" + "\n".join(f"<!-- note: {escape_html(p)} -->" for p in collected.problems) + "\n"

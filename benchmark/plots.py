@@ -5,7 +5,11 @@
   leaderboard cell;
 - robust metric vs epsilon from the curve embedding attacks put in their summary;
 - robustness (and clean accuracy) vs adversarial-training round, from the per-round
-  curves defenses record.
+  curves defenses record;
+- per leaderboard table, the utility/robustness trade-off: clean metric (full test split)
+  against mean robust metric, one point per row, with the robust = clean diagonal (a model
+  whose score ignores its input sits on it, at the bottom right when its clean figure is
+  low) and, for preference accuracy, the test majority rate.
 """
 
 from __future__ import annotations
@@ -80,11 +84,54 @@ def _plot_lines(series: dict[str, dict[float, list[float]]], title: str, xlabel:
     return paths
 
 
-def write_plots(collected, out_dir: str | Path, metric: dict | None = None) -> list[Path]:
-    """Write every plot the records support under out_dir; returns the files written."""
+def tradeoff_plot(table, stem: Path) -> list[Path]:
+    """Clean (y) vs mean robust (x) scatter of one leaderboard table (benchmark.leaderboard.Table)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    stats = table.stats
+    clean_col = f"clean:{table.metric}" if f"clean:{table.metric}" in set(stats.column) else f"clean:{table.clean_metrics[0]}"
+    clean_name = clean_col.split(":", 1)[1]
+    points = []
+    for r in table.rows:
+        c = stats[(stats.row == r["row"]) & (stats.column == clean_col)]
+        m = stats[(stats.row == r["row"]) & (stats.column == "mean_robust")]
+        if c.empty or m.empty or not np.isfinite(c["mean"].iloc[0]) or not np.isfinite(m["mean"].iloc[0]):
+            continue
+        points.append((float(m["mean"].iloc[0]), float(c["mean"].iloc[0]), f"{r['display']} / {r['defense']}",
+                       bool(r.get("below_majority"))))
+    if not points:
+        return []
+    fig, ax = plt.subplots(figsize=(6, 4.5))
+    lo = min(0.0, *(min(x, y) for x, y, _, _ in points))
+    hi = max(1.0 if clean_name in ("accuracy", "auc") else 0.0, *(max(x, y) for x, y, _, _ in points))
+    ax.plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1, label="robust = clean (attack has no effect)")
+    rates = [r["majority_rate"] for r in table.rows if r.get("majority_rate") is not None]
+    if clean_name == "accuracy" and rates:
+        ax.axhline(float(np.mean(rates)), color="tab:red", linestyle="--", linewidth=1, label="test majority rate")
+    for i, (x, y, label, below) in enumerate(points):
+        ax.scatter([x], [y], marker="o", s=36, color=f"C{i % 10}", facecolors="none" if below else f"C{i % 10}",
+                   label=label + (" (at/below majority)" if below else ""))
+    ax.set_xlabel(f"mean robust {table.metric} (over the table's ranked attacks)")
+    ax.set_ylabel(f"clean {clean_name} (full test split)")
+    ax.set_title(f"{table.dataset} {table.task}: utility vs robustness", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6, loc="best")
+    paths = _save(fig, stem)
+    plt.close(fig)
+    return paths
+
+
+def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tables=None) -> list[Path]:
+    """Write every plot the records support under out_dir; returns the files written.
+    With `tables` (leaderboard tables), also one clean-vs-robust scatter per table."""
     metric = {**DEFAULT_METRIC, **(metric or {})}
     out_dir = Path(out_dir)
     written: list[Path] = []
+    for t in tables or []:
+        written += tradeoff_plot(t, out_dir / _slug(f"{t.suite['name']}-{t.dataset}-{t.task}-clean-vs-robust"))
     cards = collected.cards
     attacks = [e for e in collected.entries if e.record["kind"] == "attack"]
     trains = [e for e in collected.entries if e.record["kind"] == "train"]

@@ -108,7 +108,9 @@ def test_markdown_latex_html_csv(results, tmp_path):
     tex = (tmp_path / "lb" / "leaderboard.tex").read_text()
     for token in (r"\toprule", r"\midrule", r"\bottomrule", r"\textbf{", r"$^\dagger$", r"\caption{toy-a, preference task"):
         assert token in tex
-    assert tex.count(r"\begin{table}") == 2 and tex.count(r"\end{tabular}") == 2
+    # Per table: the leaderboard and its per-attack table (same-example clean, robust, ASR, drop).
+    assert tex.count(r"\begin{table}") == 4 and tex.count(r"\end{tabular}") == 4
+    assert tex.count(r"\label{tab:toy-v1-toy-a-preference") == 2
     df = pd.read_csv(io.StringIO((tmp_path / "lb" / "leaderboard.csv").read_text()))
     assert {"mean", "std", "ci_low", "ci_high", "p_value", "p_holm", "significant", "rank"} <= set(df.columns)
     row = df[(df.model == "bpr-mf") & (df.defense == "none") & (df.column == "clean:auc") & (df.task == "preference")]
@@ -122,7 +124,7 @@ def test_markdown_latex_html_csv(results, tmp_path):
 
     parser = Check()
     parser.feed((tmp_path / "lb" / "leaderboard.html").read_text())
-    assert parser.tags.count("table") == 2 and "script" not in parser.tags
+    assert parser.tags.count("table") == 4 and "script" not in parser.tags
     # The same records give the same text (seeded bootstrap).
     assert build_leaderboard(results, fmt="md", n_boot=200) == md
 

@@ -1,0 +1,220 @@
+"""What a suite would cost before running it: `recrobust run --suite S --dry-run`.
+
+The suite is expanded into its cells exactly as the runner expands it; each cell is a
+training cell (train + clean evaluation) or an attack cell, in the "classic" tier (ID-based
+models) or the "text" tier (models that score rendered text). Each cell's time comes from
+measured times in existing result records (any suite, any run under the results folder),
+most specific match first:
+
+- training cells: same model, task and defense; else same model and task; else same model.
+  A measured training time is scaled by the ratio of training examples when both cells cap
+  them (``max_train_examples``) and by the ratio of epochs when both set ``epochs``;
+  evaluation time is scaled by the ratio of clean test examples.
+- attack cells: same model, task, attack and budgets; else same model, task and attack;
+  else same model and attack. Measured as seconds per attacked example, times the cell's
+  ``max_attack_examples``.
+
+With no record to go by, DEFAULT_COSTS gives a per-model default (rough figures measured on
+a 2-core CPU, see docs there), and TIER_DEFAULTS one per tier for unknown models. The report
+says how many cells rest on measurements and how many on defaults.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from benchmark import records as rec
+from benchmark.suite import Catalog, Suite, load_suite
+
+TIERS = ("classic", "text")
+
+# Per-model defaults when no record measured the cell (2-core CPU, no GPU; from DESIGN.md's
+# performance facts and the quick suite's records of 2026-12-01):
+#   train: seconds to train (classic models on all of ML-100K's interactions), or
+#   train_example: seconds per training example and epoch (text models: MiniLM trains at
+#     ~10 sequences/s at 128 tokens); eval_example: seconds per clean test example scored
+#     (ranking scores 100 candidates each); attack_example: seconds per attacked example.
+DEFAULT_COSTS: dict[str, dict[str, float]] = {
+    "popularity": {"train": 2.0, "eval_example": 0.001, "attack_example": 0.05},
+    "itemknn": {"train": 5.0, "eval_example": 0.002, "attack_example": 0.2},
+    "bpr-mf": {"train": 10.0, "eval_example": 0.002, "attack_example": 0.5},
+    "sasrec": {"train": 300.0, "eval_example": 0.01, "attack_example": 1.0},
+    "cross-encoder": {"train_example": 0.1, "eval_example": 0.03, "attack_example": 15.0},
+    "two-tower": {"train_example": 0.1, "eval_example": 0.03, "attack_example": 10.0},
+    "causal-lm": {"train_example": 1.5, "eval_example": 0.4, "attack_example": 200.0},
+}
+TIER_DEFAULTS: dict[str, dict[str, float]] = {
+    "classic": {"train": 60.0, "eval_example": 0.01, "attack_example": 1.0},
+    "text": {"train_example": 0.2, "eval_example": 0.1, "attack_example": 30.0},
+}
+DEFAULT_TRAIN_EXAMPLES = 20000  # a text model's training examples when the suite does not cap them
+DEFAULT_EPOCHS = 1
+
+
+@dataclass
+class TierCost:
+    cells: int = 0
+    train_cells: int = 0
+    attack_cells: int = 0
+    seconds: float = 0.0
+    measured: int = 0  # cells estimated from records
+    defaulted: int = 0  # cells estimated from DEFAULT_COSTS / TIER_DEFAULTS
+
+
+@dataclass
+class Estimate:
+    suite: str
+    version: str
+    tiers: dict[str, TierCost] = field(default_factory=lambda: {t: TierCost() for t in TIERS})
+    records_used: int = 0
+    results_dir: str = ""
+
+    @property
+    def cells(self) -> int:
+        return sum(t.cells for t in self.tiers.values())
+
+    @property
+    def seconds(self) -> float:
+        return sum(t.seconds for t in self.tiers.values())
+
+
+# --------------------------------------------------------------------------- measured times
+
+
+def _num(value) -> float | None:
+    return float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) else None
+
+
+@dataclass
+class _Timings:
+    """Measured cell times from records, indexed from most to least specific key."""
+
+    train: dict[tuple, list[dict]] = field(default_factory=dict)
+    attack: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per attacked example
+    n: int = 0
+
+    def add(self, record: dict) -> None:
+        cell, t = record["cell"], record.get("timings") or {}
+        model, task = cell["model"]["name"], cell["task"]
+        if record["kind"] == "train":
+            seconds = _num(t.get("train_seconds"))
+            if seconds is None:
+                return
+            sample = {"train": seconds, "eval": _num(t.get("eval_seconds")) or 0.0,
+                      "eval_examples": _num((record.get("metrics") or {}).get("clean", {}).get("examples")),
+                      "train_examples": _num(cell["sizes"].get("max_train_examples")),
+                      "epochs": _num((cell["model"].get("options") or {}).get("epochs"))}
+            for key in ((model, task, cell["defense"]["name"]), (model, task), (model,)):
+                self.train.setdefault(key, []).append(sample)
+        else:
+            seconds = _num(t.get("attack_seconds"))
+            examples = _num((record.get("metrics") or {}).get("attack", {}).get("examples"))
+            if seconds is None or not examples:
+                return
+            a = cell["attack"]
+            for key in ((model, task, a["name"], a.get("budget"), a.get("query_budget")), (model, task, a["name"]),
+                        (model, a["name"])):
+                self.attack.setdefault(key, []).append(seconds / examples)
+        self.n += 1
+
+
+def measured_timings(results_dir: str | Path) -> _Timings:
+    timings = _Timings()
+    root = Path(results_dir)
+    if not root.is_dir():
+        return timings
+    pairs, _ = rec.load_records(root)
+    for _, record in pairs:
+        if record.get("status") == "ok":
+            timings.add(record)
+    return timings
+
+
+# --------------------------------------------------------------------------- estimating
+
+
+def _ratio(target, measured) -> float:
+    target, measured = _num(target), _num(measured)
+    return target / measured if target and measured else 1.0
+
+
+def _train_seconds(cell, timings: _Timings, tier: str) -> tuple[float, bool]:
+    model, task, sizes = cell.model.name, cell.task, cell.sizes
+    epochs = _num(cell.model.options.get("epochs"))
+    for key in ((model, task, cell.defense.name), (model, task), (model,)):
+        samples = timings.train.get(key)
+        if samples:
+            per = [s["train"] * _ratio(sizes.get("max_train_examples"), s["train_examples"]) * _ratio(epochs, s["epochs"])
+                   + s["eval"] * _ratio(sizes.get("max_eval_examples"), s["eval_examples"]) for s in samples]
+            return statistics.median(per), True
+    costs = DEFAULT_COSTS.get(model, TIER_DEFAULTS[tier])
+    if "train" in costs:
+        train = costs["train"]
+    else:
+        train = costs["train_example"] * (_num(sizes.get("max_train_examples")) or DEFAULT_TRAIN_EXAMPLES) * (
+            epochs or DEFAULT_EPOCHS)
+    return train + costs["eval_example"] * (_num(sizes.get("max_eval_examples")) or 1000), False
+
+
+def _attack_seconds(acell, timings: _Timings, tier: str) -> tuple[float, bool]:
+    cell, a = acell.train, acell.attack
+    examples = _num(cell.sizes.get("max_attack_examples")) or _num(cell.sizes.get("max_eval_examples")) or 1000
+    for key in ((cell.model.name, cell.task, a.name, a.budget, a.query_budget), (cell.model.name, cell.task, a.name),
+                (cell.model.name, a.name)):
+        per = timings.attack.get(key)
+        if per:
+            return statistics.median(per) * examples, True
+    return DEFAULT_COSTS.get(cell.model.name, TIER_DEFAULTS[tier])["attack_example"] * examples, False
+
+
+def estimate_suite(suite: str | Path | Suite, results_dir: str | Path = "results",
+                   catalog: Catalog | None = None) -> Estimate:
+    """Cell counts and estimated seconds per tier for `suite` (name, YAML path or Suite),
+    from the records under results_dir. Runs nothing and writes nothing."""
+    catalog = catalog or Catalog.from_registries()
+    suite = suite if isinstance(suite, Suite) else load_suite(suite, catalog=catalog)
+    timings = measured_timings(results_dir)
+    est = Estimate(suite.name, suite.version, records_used=timings.n, results_dir=str(results_dir))
+    caps = {m.name: catalog.model_capabilities(m.name) for m in suite.models}
+    for group in suite.expand(catalog):
+        tier = "text" if getattr(caps[group.train.model.name], "text_input", False) else "classic"
+        cost = est.tiers[tier]
+        seconds, measured = _train_seconds(group.train, timings, tier)
+        cost.train_cells += 1
+        cost.seconds += seconds
+        cost.measured += measured
+        cost.defaulted += not measured
+        for acell in group.attacks:
+            seconds, measured = _attack_seconds(acell, timings, tier)
+            cost.attack_cells += 1
+            cost.seconds += seconds
+            cost.measured += measured
+            cost.defaulted += not measured
+        cost.cells = cost.train_cells + cost.attack_cells
+    return est
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{seconds:.0f} s" if seconds < 120 else (f"{minutes:.0f} min" if minutes < 120 else f"{minutes / 60:.1f} h")
+
+
+def format_estimate(est: Estimate) -> str:
+    from tabulate import tabulate
+
+    rows = [[tier, c.cells, c.train_cells, c.attack_cells, _duration(c.seconds), c.measured, c.defaulted]
+            for tier, c in est.tiers.items()]
+    total = TierCost(sum(c.cells for c in est.tiers.values()), sum(c.train_cells for c in est.tiers.values()),
+                     sum(c.attack_cells for c in est.tiers.values()), est.seconds,
+                     sum(c.measured for c in est.tiers.values()), sum(c.defaulted for c in est.tiers.values()))
+    rows.append(["total", total.cells, total.train_cells, total.attack_cells, _duration(total.seconds),
+                 total.measured, total.defaulted])
+    table = tabulate(rows, headers=["tier", "cells", "train", "attack", "estimated time", "from records",
+                                    "from defaults"], disable_numparse=True)
+    return (f"dry run: suite {est.suite} v{est.version}, {est.cells} cells (nothing run)\n{table}\n"
+            f"Estimated from {est.records_used} measured record(s) under {est.results_dir} where a cell matches "
+            f"(same model/task/attack, scaled to the cell's example counts), else from per-model defaults "
+            f"(benchmark.estimate.DEFAULT_COSTS). Single process; finished cells are not subtracted.")
