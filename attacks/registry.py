@@ -16,7 +16,8 @@ def register(name: str, path: str, threat_model: str, applies_to: str, needs: st
 
 
 # Light modules holding only register(...) calls, one per threat model (no heavy imports).
-CATALOGS = ("attacks.text.catalog", "attacks.profile.catalog", "attacks.embedding.catalog")
+CATALOGS = ("attacks.text.catalog", "attacks.profile.catalog", "attacks.embedding.catalog",
+            "attacks.poisoning.catalog")
 
 
 def _load_catalogs() -> None:
