@@ -11,7 +11,7 @@ evaluated real test users who never touched a target, on the sampled protocol (t
 98 of the user's test negatives) and on the full catalog; 95% bootstrap intervals over users.
 
     python bench/poisoning_figures.py --out results/poisoning/figures.jsonl
-    python bench/poisoning_figures.py --summary results/poisoning/figures.jsonl
+    python bench/poisoning_figures.py --summary results/poisoning/figures*.jsonl
 """
 
 from __future__ import annotations
@@ -83,7 +83,7 @@ def summary(path: str) -> None:
     import numpy as np
     from tabulate import tabulate
 
-    rows = [json.loads(line) for line in Path(path).read_text().splitlines()]
+    rows = [json.loads(line) for p in path for line in Path(p).read_text().splitlines()]
     ok = [r for r in rows if "summary" in r]
     print(f"{len(ok)} cells ok, {len(rows) - len(ok)} failed\n")
     groups: dict = {}
@@ -106,9 +106,12 @@ def summary(path: str) -> None:
     print(tabulate(table, headers=["model", "defense", "attack", "fake", "seeds", "HR@10 before", "HR@10 after",
                                    "after 95% CI (users)", "full HR@50 before", "full HR@50 after",
                                    "NDCG@10 clean", "NDCG@10 poisoned"]))
+    # Detection depends on the poisoned data only, not on the model or defense; take it from
+    # the detect-and-drop rows where there are any (one row per attack, budget and seed).
     det: dict = {}
+    det_defense = "detect-and-drop" if any(r["defense"] == "detect-and-drop" for r in ok) else "none"
     for r in ok:
-        if r["defense"] != "none":
+        if r["defense"] != det_defense:
             continue
         for name, d in r["summary"]["detection"].items():
             det.setdefault((r["attack"], r["fake_users"], name), {}).setdefault(r["seed"], d)
@@ -129,7 +132,7 @@ def summary(path: str) -> None:
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", default="results/poisoning/figures.jsonl")
-    p.add_argument("--summary", metavar="JSONL")
+    p.add_argument("--summary", metavar="JSONL", nargs="+")
     p.add_argument("--models", nargs="+", default=["popularity", "itemknn", "bpr-mf", "sasrec"])
     p.add_argument("--attacks", nargs="+", default=["random", "average", "bandwagon", "segment", "pga"])
     p.add_argument("--budgets", nargs="+", type=float, default=[0.01, 0.03, 0.05])
