@@ -192,7 +192,7 @@ def test_suite_checks_poisoning_options():
     assert "fake_users values must be fractions" in text
     quick = load_suite("quick")
     poisoning = [a for a in quick.attacks if a.threat_model == "poisoning"]
-    assert {a.name for a in poisoning} == {"bandwagon", "random"} and all(a.tasks == ("ranking",) for a in poisoning)
+    assert {a.name for a in poisoning} == {"bandwagon"} and all(a.tasks == ("ranking",) for a in poisoning)
 
 
 @pytest.mark.slow  # ~25 s: a real suite run with poisoning cells, then the leaderboard
