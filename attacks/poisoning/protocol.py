@@ -97,7 +97,8 @@ def eligible_pairs(test: TaskData, targets: Sequence[str]) -> list[tuple[int, st
 
 
 def target_ranks(model, test: TaskData, pairs: list[tuple[int, str]], batch_size: int = 256) -> np.ndarray:
-    """1-based rank of the target among the target + the user's test negatives (ranking task)."""
+    """1-based rank of the target among the target + the user's test negatives (ranking
+    task); ties pessimistic, as `benchmark.metrics.positive_ranks` counts them."""
     ranks = np.empty(len(pairs), dtype=np.int64)
     for start in range(0, len(pairs), batch_size):
         chunk = pairs[start:start + batch_size]
@@ -107,20 +108,35 @@ def target_ranks(model, test: TaskData, pairs: list[tuple[int, str]], batch_size
             negs = [c for c in e.candidates[1:] if c != t][: len(e.candidates) - 2]
             profiles.append(e.profile)
             cands.append([t] + negs)
-        scores = model.score(profiles, cands)
-        ranks[start:start + len(chunk)] = metrics.positive_ranks(list(scores), [0] * len(chunk))
+        scores = np.asarray(model.score(profiles, cands), dtype=float)
+        if np.isnan(scores).any():
+            raise ValueError("NaN score among candidates")
+        ranks[start:start + len(chunk)] = 1 + (scores[:, 1:] >= scores[:, :1]).sum(axis=1)
     return ranks
 
 
-def target_full_ranks(model, test: TaskData, pairs: list[tuple[int, str]], batch_size: int = 32) -> np.ndarray:
+_SEEN: dict[int, tuple] = {}
+
+
+def _seen_columns(test: TaskData, col: dict) -> dict:
+    """user -> catalog columns of the items they trained on (once per test split)."""
+    if id(test) not in _SEEN:
+        _SEEN.clear()
+        tl = test.train_interactions
+        cols = tl["item_id"].astype(str).map(col)
+        ok = cols.notna()
+        grouped = pd.Series(cols[ok].astype(int).to_numpy()).groupby(tl["user_id"].astype(str)[ok].to_numpy())
+        _SEEN[id(test)] = (test, {u: g.to_numpy() for u, g in grouped})
+    return _SEEN[id(test)][1]
+
+
+def target_full_ranks(model, test: TaskData, pairs: list[tuple[int, str]], batch_size: int = 64) -> np.ndarray:
     """1-based rank of the target among every catalog item the user has not trained on
     (the full-ranking protocol of ARLib and RecAD; the target itself is never a train item
-    of an eligible user). One scoring of the whole catalog per user."""
+    of an eligible user). One scoring of the whole catalog per user; ties pessimistic."""
     catalog = test.item_ids
     col = {item: j for j, item in enumerate(catalog)}
-    train_tl = test.train_interactions
-    seen = {str(u): g.astype(str).map(col).dropna().astype(int).to_numpy()
-            for u, g in train_tl.groupby("user_id", sort=False)["item_id"]}
+    seen = _seen_columns(test, col)
     by_example: dict[int, list[int]] = {}
     for k, (i, _) in enumerate(pairs):
         by_example.setdefault(i, []).append(k)
@@ -128,13 +144,15 @@ def target_full_ranks(model, test: TaskData, pairs: list[tuple[int, str]], batch
     order = list(by_example)
     for start in range(0, len(order), batch_size):
         chunk = order[start:start + batch_size]
-        scores = np.asarray(model.score([test.examples[i].profile for i in chunk], [catalog] * len(chunk)), dtype=float)
-        for row, i in zip(scores, chunk):
-            row = row.copy()
-            row[seen.get(test.examples[i].profile.user_id, np.array([], dtype=int))] = -np.inf
-            for k in by_example[i]:
-                s_t = row[col[pairs[k][1]]]
-                ranks[k] = int(np.sum(row >= s_t))  # ties pessimistic (the target counts itself: rank >= 1)
+        scores = np.asarray(model.score([test.examples[i].profile for i in chunk], [catalog] * len(chunk)),
+                            dtype=float)
+        for r, i in enumerate(chunk):
+            scores[r, seen.get(test.examples[i].profile.user_id, np.array([], dtype=int))] = -np.inf
+        rows = np.array([r for r, i in enumerate(chunk) for _ in by_example[i]])
+        ks = np.array([k for i in chunk for k in by_example[i]])
+        tcols = np.array([col[pairs[k][1]] for k in ks])
+        target = scores[rows, tcols]
+        ranks[ks] = (scores[rows] >= target[:, None]).sum(axis=1)  # the target counts itself: rank >= 1
     return ranks
 
 
