@@ -48,13 +48,13 @@ def run(args) -> None:
             for defense in args.defenses:
                 t0 = time.perf_counter()
                 clean[model, defense] = train_model(model, splits, seed=seed, options=MODEL_OPTIONS.get(model, {}),
-                                                    defense=defense)[0]
+                                                    defense=defense, defense_options=_defense_options(args, defense))[0]
                 print(f"seed {seed} {model}/{defense}: clean fit {time.perf_counter() - t0:.1f}s", flush=True)
         for attack in args.attacks:
             for budget in args.budgets:
                 for model in args.models:
                     for defense in args.defenses:
-                        key = (seed, model, defense, attack, budget)
+                        key = (seed, model, _label(args, defense), attack, budget)
                         if key in done:
                             continue
                         t0 = time.perf_counter()
@@ -62,12 +62,13 @@ def run(args) -> None:
                             r = run_poisoning(clean[model, defense], splits, attack, seed=seed,
                                               options={"fake_users": budget, "targets": args.targets},
                                               model_name=model, model_options=MODEL_OPTIONS.get(model, {}),
-                                              defense=defense, progress=False)
-                            row = {"seed": seed, "model": model, "defense": defense, "attack": attack,
+                                              defense=defense, defense_options=_defense_options(args, defense),
+                                              progress=False)
+                            row = {"seed": seed, "model": model, "defense": _label(args, defense), "attack": attack,
                                    "fake_users": budget, "summary": r.summary, "info": r.info,
                                    "wall_seconds": time.perf_counter() - t0}
                         except Exception as err:  # a failing cell is recorded; the grid goes on
-                            row = {"seed": seed, "model": model, "defense": defense, "attack": attack,
+                            row = {"seed": seed, "model": model, "defense": _label(args, defense), "attack": attack,
                                    "fake_users": budget, "error": f"{type(err).__name__}: {err}"}
                         with open(out, "a", encoding="utf-8") as fh:
                             fh.write(json.dumps(row, sort_keys=True, default=float) + "\n")
@@ -77,6 +78,14 @@ def run(args) -> None:
                               f"{s.get('robust', {}).get('target_hr@10', float('nan')):.4f} "
                               f"({time.perf_counter() - t0:.1f}s){' ' + row['error'] if 'error' in row else ''}",
                               flush=True)
+
+
+def _defense_options(args, defense: str) -> dict:
+    return {"detector": args.detector} if defense == "detect-and-drop" and args.detector else {}
+
+
+def _label(args, defense: str) -> str:
+    return f"{defense}[{args.detector}]" if defense == "detect-and-drop" and args.detector else defense
 
 
 def summary(path: str) -> None:
@@ -139,6 +148,7 @@ def main() -> None:
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--defenses", nargs="+", default=["none", "detect-and-drop"])
     p.add_argument("--targets", type=int, default=10)
+    p.add_argument("--detector", help="detect-and-drop's detector (default: the defense's, pca)")
     p.add_argument("--eval-users", type=int, default=200, help="real test users evaluated (seeded subset)")
     p.add_argument("--threads", type=int, default=2)
     args = p.parse_args()
