@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 
 from attacks.records import AttackRecord, summarize
 
-THREAT_MODELS = ("text", "profile", "embedding")
+THREAT_MODELS = ("text", "profile", "embedding", "poisoning")
 SCOPES = ("history", "item")
 GOALS = ("untargeted", "demote", "promote")
 

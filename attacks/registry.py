@@ -15,7 +15,8 @@ from benchmark.registry import Registry
 ENTRY_POINT_GROUP = "recrobust.attacks"
 
 # Light modules holding only register(...) calls, one per threat model (no heavy imports).
-CATALOGS = ("attacks.text.catalog", "attacks.profile.catalog", "attacks.embedding.catalog")
+CATALOGS = ("attacks.text.catalog", "attacks.profile.catalog", "attacks.embedding.catalog",
+            "attacks.poisoning.catalog")
 
 
 def _check(name: str, cls) -> None:

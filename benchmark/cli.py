@@ -214,6 +214,9 @@ def cmd_attack(args) -> int:
     from benchmark.experiment import run_attack, train_model
     from recommenders.base import Recommender
 
+    from benchmark import poisoning_cli
+
+    poisoning_cli.check_args(args)  # poisoning attacks: bad options fail before any training
     dataset = _load(args)
     splits = _splits(args, dataset)
     if args.model_dir:
@@ -224,6 +227,8 @@ def cmd_attack(args) -> int:
         model, _ = train_model(args.model, splits, seed=args.seed, options=_model_options(args))
     else:
         raise ValueError("give --model NAME (trains it first) or --model-dir DIR (a saved model)")
+    if poisoning_cli.is_poisoning_attack(args.attack):
+        return poisoning_cli.run(args, model, splits)
     result = run_attack(model, splits["test"], args.attack, seed=args.seed, budget=args.budget,
                         query_budget=args.query_budget, scope=args.scope, goal=args.goal,
                         max_examples=args.examples, options=_parse_options(args.attack_option, "--attack-option"))
@@ -400,6 +405,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--records", help="write per-example records as JSON lines here")
     p.add_argument("--json", action="store_true")
     p.add_argument("--show", action="store_true", help="print original vs perturbed, changes highlighted")
+    p.add_argument("--fake-users", type=float, help="poisoning: fake users as a fraction of real users (default 0.01)")
+    p.add_argument("--targets", type=int, help="poisoning: target items drawn by seed (default 10)")
+    p.add_argument("--target-items", help="poisoning: comma-separated target item ids instead")
+    p.add_argument("--filler", type=int, help="poisoning: filler items per fake user (default 36)")
     p.set_defaults(func=cmd_attack)
 
     p = sub.add_parser("run", help="run a suite (grid of cells); resumes an interrupted run")

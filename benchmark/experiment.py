@@ -84,3 +84,37 @@ def run_attack(model, test_data, attack: str, seed: int = 0, budget: int | None 
         kwargs["budget"] = budget
     attack_obj = create(attack, query_budget=query_budget, scope=scope, goal=goal, seed=seed, **kwargs)
     return attack_obj.run(model, examples, progress=progress)
+
+
+POISONING_CELL_OPTIONS = ("targets", "target_items", "unpopular_share", "flag_fraction")
+
+
+def run_poisoning(model, splits: dict, attack: str, seed: int = 0, options: dict | None = None,
+                  model_name: str | None = None, model_options: dict | None = None, defense: str | None = None,
+                  defense_options: dict | None = None, max_train_examples: int | None = None,
+                  progress: bool = True):
+    """One poisoning cell: fake users from `attack` (a poisoning attack's name) against
+    `model` (fitted on the clean splits), the victim retrained from scratch on train + fakes
+    with the same model options, defense and seed. Options: the attack's (fake_users,
+    filler, ...) plus targets (a count, default 10, drawn by seed), target_items (a list
+    instead), unpopular_share, flag_fraction (detectors). Returns a PoisoningResult."""
+    from attacks.poisoning.cell import DEFAULT_FLAG_FRACTION, run_poisoning as run_cell
+    from attacks.poisoning.protocol import select_targets
+    from attacks.registry import create
+
+    options = dict(options or {})
+    cell = {k: options.pop(k) for k in POISONING_CELL_OPTIONS if k in options}
+    attack_obj = create(attack, seed=seed, **options)
+    if cell.get("target_items"):
+        targets = [str(t) for t in cell["target_items"]]
+    else:
+        targets = select_targets(splits["train"].train_interactions, cell.get("targets", 10), seed=seed,
+                                 unpopular_share=cell.get("unpopular_share", 0.5))
+    name = model_name or f"{type(model).__module__}:{type(model).__qualname__}"
+    opts = dict(model.options if model_options is None else model_options)
+
+    def retrain(poisoned: dict):
+        return train_model(name, poisoned, seed=seed, options=opts, defense=defense, defense_options=defense_options)
+
+    return run_cell(model, splits, attack_obj, targets, retrain, max_train_examples=max_train_examples,
+                    flag_fraction=cell.get("flag_fraction", DEFAULT_FLAG_FRACTION), progress=progress)

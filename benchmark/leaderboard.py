@@ -31,6 +31,7 @@ import pandas as pd
 
 from benchmark import attack_stats as astats
 from benchmark import records as rec
+from benchmark.poisoning_board import append_poisoning  # poisoning tables + HR-vs-budget plot
 from benchmark.metrics import PRIMARY_METRIC, auc, ndcg_at_k
 
 FORMATS = ("md", "latex", "csv", "html")
@@ -348,8 +349,11 @@ def build_tables(collected: Collected, n_boot: int = 1000, alpha: float = 0.05, 
 def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], cards: dict, metric: str,
                  n_boot: int, alpha: float, seed: int) -> Table:
     train = [e for e in entries if e.record["kind"] == "train"]
-    attacks = [e for e in entries if e.record["kind"] == "attack" and not e.cell["attack"].get("sweep")]
-    sweeps = [e for e in entries if e.record["kind"] == "attack" and e.cell["attack"].get("sweep")]
+    def _poisoning(e) -> bool:  # poisoning cells have their own tables: benchmark.poisoning_board
+        return e.cell["attack"].get("threat_model") == "poisoning"
+
+    attacks = [e for e in entries if e.record["kind"] == "attack" and not e.cell["attack"].get("sweep") and not _poisoning(e)]
+    sweeps = [e for e in entries if e.record["kind"] == "attack" and e.cell["attack"].get("sweep") and not _poisoning(e)]
     primary = PRIMARY_METRIC[task]
     clean_metrics = [primary] + ([metric] if metric != primary else [])
     attack_labels = sorted({e.cell["attack"]["label"]: _attack_order(e) for e in attacks}.items(), key=lambda kv: kv[1])
@@ -1001,6 +1005,7 @@ def build_leaderboard(results_dir: str | Path = "results", suite: str | None = N
     tables = build_tables(collected, n_boot=n_boot or settings.get("bootstrap", 1000),
                           alpha=settings.get("alpha", 0.05), seed=seed, metric=settings.get("metric"))
     texts = {f: render(tables, f) for f in (FORMATS if out_dir else (fmt,))}
+    texts = append_poisoning(texts, collected, Path(out_dir) / "plots" if out_dir and plots else None)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)

@@ -138,6 +138,17 @@ class Pipeline:
             raise CellUnavailable(str(err)) from err
         return result.summary, [r.to_dict() for r in result.records], result.config
 
+    def poison(self, model, splits: dict, cell: TrainCell, attack: AttackSpec, progress: bool = False):
+        """A poisoning cell: (summary, per-(user, target) rows, config); the victim is retrained
+        from scratch on train + fake users with the cell's model options, defense and seed."""
+        from benchmark.experiment import run_poisoning
+
+        result = run_poisoning(model, splits, attack.name, seed=cell.seed, options=attack.options,
+                               model_name=cell.model.name, model_options=cell.model.options,
+                               defense=cell.defense.name, defense_options=cell.defense.options,
+                               max_train_examples=cell.sizes.get("max_train_examples"), progress=progress)
+        return result.summary, result.rows, result.config
+
     def save_model(self, model, directory: Path) -> None:
         model.save(directory)
 
@@ -376,8 +387,11 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
         started, t0, cpu0 = _now(), time.perf_counter(), time.process_time()
         try:
             splits = _splits(pipeline, cell)
-            summary, rows, attack_config = pipeline.attack(model, splits["test"], acell.attack, cell.seed, cell.sizes,
-                                                           progress=progress)
+            if acell.attack.threat_model == "poisoning":  # retrains the victim on train + fake users
+                summary, rows, attack_config = pipeline.poison(model, splits, cell, acell.attack, progress=progress)
+            else:
+                summary, rows, attack_config = pipeline.attack(model, splits["test"], acell.attack, cell.seed,
+                                                               cell.sizes, progress=progress)
             clean, robust, rest, timing = rec.split_attack_summary(summary)
             if not robust:
                 raise ValueError(f"attack {acell.attack.label} gave no robust metric "

@@ -686,6 +686,8 @@ def _attack_problems(where: str, at: str, a: AttackSpec, threat: str, suite_task
         out.append(f"{where}: at {at}/budget: a profile attack needs a budget of at least 1 edit, got {a.budget}")
     if threat == "embedding" and a.budget is not None:
         out.append(f"{where}: at {at}/budget: embedding attacks are bounded by epsilon (options: {{epsilon: ...}}), not by an edit budget")
+    if threat == "poisoning":
+        out += _poisoning_problems(where, at, a)
     for key in ("epsilon", "eps"):
         if key in a.options:
             eps = a.options[key]
@@ -699,6 +701,14 @@ def _attack_problems(where: str, at: str, a: AttackSpec, threat: str, suite_task
     return out
 
 
+def _poisoning_problems(where: str, at: str, a: AttackSpec) -> list[str]:
+    from attacks.poisoning.suite_checks import option_problems  # one module owns the poisoning options
+
+    out = [f"{where}: at {at}/budget: a poisoning attack's budget is options: {{fake_users: FRACTION}}, not 'budget'"
+           ] if a.budget is not None else []
+    return out + [f"{where}: at {at}/{p}" for p in option_problems(a.options)]
+
+
 def _sweep_problems(where: str, at: str, sweep: dict) -> list[str]:
     param, values = sweep["param"], sweep["values"]
     if param in ("budget", "query_budget"):
@@ -706,6 +716,10 @@ def _sweep_problems(where: str, at: str, sweep: dict) -> list[str]:
         bad = [v for v in values if not float(v).is_integer() or v < low]
         if bad:
             return [f"{where}: at {at}/values: {param} values must be integers >= {low}, got {bad}"]
+    elif param == "fake_users":
+        bad = [v for v in values if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v < 1]
+        if bad:
+            return [f"{where}: at {at}/values: fake_users values must be fractions in (0, 1), got {bad}"]
     elif param in ("epsilon", "eps"):
         bad = [v for v in values if v <= 0]
         if bad:

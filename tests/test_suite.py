@@ -11,7 +11,7 @@ from benchmark.runner import run_suite
 from benchmark.suite import (Catalog, SuiteError, check_suite, load_suite, parse_suite, resolve_sizes)
 from tests.fake_pipeline import FakePipeline, fake_catalog, toy_suite
 
-DEFENSES = ("none", "adv-augment", "embedding-at", "profile-augment")
+DEFENSES = ("none", "adv-augment", "embedding-at", "profile-augment", "detect-and-drop")
 
 
 def _registry_catalog(full: bool) -> Catalog:
@@ -54,7 +54,7 @@ def test_quick_covers_what_the_issue_asks():
     assert ce.options["backbone"] == "minilm"
     assert "none" in {d.name for d in suite.defenses} and len(suite.defenses) >= 2
     main = suite.leaderboard_attacks()
-    assert len(main) >= 5 and {a.threat_model for a in main} == {"profile", "text", "embedding"}
+    assert len(main) >= 5 and {a.threat_model for a in main} == {"profile", "text", "embedding", "poisoning"}
     groups = suite.expand(_registry_catalog(full=False))
     # Both tasks and every model actually get cells; every model is also trained with a
     # defense, but popularity, which ignores the profile (no defense applies to it).

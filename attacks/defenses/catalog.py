@@ -14,3 +14,5 @@ register("embedding-at", f"{_PKG}.embedding_at:EmbeddingAT",
 register("profile-augment", f"{_PKG}.profile_augment:ProfileAugment",
          "all but popularity (examples, or pseudo-user sequences for interaction-trained models)",
          "random swap/insert/delete/rating-flip edits (k <= budget) as data augmentation")
+register("detect-and-drop", f"{_PKG}.detect_drop:DetectAndDrop", "all models (drops flagged users' training rows)",
+         "fake-user detector (pca, rdma, degsim) flags the top 5% of users; their training rows are removed")

@@ -1,0 +1,140 @@
+"""The poisoning part of the leaderboard: one table per (suite, dataset) of the ranking
+task, rows model x defense, columns the target's HR@10 after each poisoning attack at the
+suite's budget (mean ± std over seeds; "before" = the clean model, same users and targets),
+plus the clean NDCG@10 after poisoning (mean over the attacks: the cost the attack leaves
+visible); and a plot of target HR@10 vs fake-user budget for each swept poisoning attack.
+
+Kept apart from `benchmark.leaderboard` (which excludes poisoning cells from its robust
+columns: target exposure is not a robust accuracy) and called from it in a few lines.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+THREAT = "poisoning"
+METRIC = "target_hr@10"
+
+
+def is_poisoning(entry) -> bool:
+    attack = entry.cell.get("attack") or {}
+    return entry.record["kind"] == "attack" and attack.get("threat_model") == THREAT
+
+
+@dataclass
+class PoisonTable:
+    suite: str
+    dataset: str
+    attacks: list[str]  # column labels, in suite order of first appearance
+    budgets: dict[str, float | None]  # attack label -> fake-user fraction
+    rows: dict[str, dict] = field(default_factory=dict)  # "model / defense" -> {col: [values over seeds]}
+
+
+def poisoning_tables(collected) -> list[PoisonTable]:
+    groups: dict[tuple, PoisonTable] = {}
+    for e in collected.entries:
+        if not is_poisoning(e) or e.cell["task"] != "ranking" or e.cell["attack"].get("sweep"):
+            continue
+        key = (e.record["suite"]["name"], e.cell["dataset"]["label"])
+        t = groups.setdefault(key, PoisonTable(key[0], key[1], [], {}))
+        label = e.cell["attack"]["label"]
+        if label not in t.attacks:
+            t.attacks.append(label)
+            t.budgets[label] = (e.cell["attack"].get("options") or {}).get("fake_users")
+        m = e.record["metrics"]
+        row = t.rows.setdefault(f"{e.cell['model']['label']} / {e.cell['defense']['label']}", {})
+        for col, value in ((label, m.get("robust", {}).get(METRIC)), ("before", m.get("clean", {}).get(METRIC)),
+                           ("ndcg_after", m.get("robust", {}).get("ndcg@10"))):
+            if value is not None:
+                row.setdefault(col, []).append(float(value))
+    return [groups[k] for k in sorted(groups)]
+
+
+def _fmt(values: list[float] | None) -> str:
+    if not values:
+        return "-"
+    return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+def _header(t: PoisonTable) -> list[str]:
+    return (["model / defense", "HR@10 before"]
+            + [f"{a} ({t.budgets[a]:.0%})" if isinstance(t.budgets[a], float) else a for a in t.attacks]
+            + ["NDCG@10 after"])
+
+
+def _cells(t: PoisonTable, row: dict) -> list[str]:
+    return [_fmt(row.get("before"))] + [_fmt(row.get(a)) for a in t.attacks] + [_fmt(row.get("ndcg_after"))]
+
+
+def render_markdown(tables: list[PoisonTable]) -> str:
+    from benchmark.leaderboard import escape_md
+
+    out = []
+    for t in tables:
+        out.append(f"\n## Poisoning: {escape_md(t.dataset)} ({escape_md(t.suite)}), target HR@10 after fake-user injection\n")
+        out.append("Target HR@10 over real test users who never interacted with a target (target + 98 of the "
+                   "user's sampled negatives), the victim retrained on train + fake users; mean ± std over seeds. "
+                   "NDCG@10 after: the clean ranking metric of the poisoned models (mean over attacks).\n")
+        head = _header(t)
+        out.append("| " + " | ".join(escape_md(h) for h in head) + " |")
+        out.append("|" + "---|" * len(head))
+        for name, row in sorted(t.rows.items()):
+            out.append("| " + " | ".join([escape_md(name)] + _cells(t, row)) + " |")
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def render_latex(tables: list[PoisonTable]) -> str:
+    from benchmark.leaderboard import escape_latex
+
+    out = []
+    for t in tables:
+        head = _header(t)
+        out += ["", f"% Poisoning: {t.dataset} ({t.suite})", "\\begin{table}[t]", "\\centering",
+                f"\\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", "\\toprule",
+                " & ".join(escape_latex(h) for h in head) + " \\\\", "\\midrule"]
+        for name, row in sorted(t.rows.items()):
+            out.append(" & ".join([escape_latex(name)] + [escape_latex(c).replace("±", "$\\pm$")
+                                                          for c in _cells(t, row)]) + " \\\\")
+        out += ["\\bottomrule", "\\end{tabular}",
+                f"\\caption{{{escape_latex(t.dataset)}: target HR@10 after fake-user injection (mean $\\pm$ std "
+                f"over seeds); NDCG@10 after poisoning.}}", "\\end{table}"]
+    return "\n".join(out) + ("\n" if out else "")
+
+
+def write_budget_plots(collected, out_dir: Path) -> list[Path]:
+    """Target HR@10 vs fake-user budget, one line per model / defense, per swept attack."""
+    from benchmark.plots import _plot_lines, _slug
+
+    swept = {(e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["attack"]["sweep"]["of"])
+             for e in collected.entries if is_poisoning(e) and e.cell["attack"].get("sweep")}
+    series: dict[tuple, dict] = {}
+    for e in collected.entries:
+        if not is_poisoning(e) or e.cell["task"] != "ranking":
+            continue
+        a = e.cell["attack"]
+        key = (e.record["suite"]["name"], e.cell["dataset"]["label"], a["sweep"]["of"] if a.get("sweep") else a["label"])
+        x = (a.get("options") or {}).get("fake_users")
+        y = e.record["metrics"].get("robust", {}).get(METRIC)
+        if key in swept and x is not None and y is not None:
+            line = f"{e.cell['model']['label']} / {e.cell['defense']['label']}"
+            series.setdefault(key, {}).setdefault(line, {}).setdefault(float(x), []).append(float(y))
+    written: list[Path] = []
+    for (suite, dataset, family), lines in sorted(series.items()):
+        written += _plot_lines(lines, f"{dataset}: {family} — target HR@10 vs fake-user budget",
+                               "fake users (fraction of real users)", "target HR@10",
+                               Path(out_dir) / _slug(f"{suite}-{dataset}-poisoning-{family}-vs-fake-users"))
+    return written
+
+
+def append_poisoning(texts: dict[str, str], collected, plot_dir: Path | None = None) -> dict[str, str]:
+    """The leaderboard texts with the poisoning tables appended (md, latex); plots if asked."""
+    tables = poisoning_tables(collected)
+    if plot_dir is not None:
+        write_budget_plots(collected, plot_dir)
+    if not tables:
+        return texts
+    extra = {"md": render_markdown, "latex": render_latex}
+    return {f: text + extra[f](tables) if f in extra else text for f, text in texts.items()}
