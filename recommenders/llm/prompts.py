@@ -80,13 +80,11 @@ PROMPTS: dict[str, PromptTemplate] = {
     for t in (
         PromptTemplate(
             name="tallrec-yesno-v1",
-            system="You are a recommender system. You answer only Yes or No.",
-            instruction=(
-                "Given the user's ratings below (1 to 5 stars, oldest first), identify whether the user "
-                "will like the candidate item (rate it 4 or more) by answering Yes or No.\nUser's ratings:"
-            ),
+            system="You are a recommender system. Answer Yes or No.",
+            # Short on purpose: every prompt token costs a forward pass on CPU.
+            instruction="Will the user like the candidate item (rate it 4 or more)? The user's ratings, oldest first:",
             candidate_intro="Candidate item:",
-            question="Will the user like the candidate item? Answer Yes or No.",
+            question="Will the user like it? Answer Yes or No.",
         ),
     )
 }
