@@ -217,3 +217,16 @@ def test_unreadable_gguf_files_give_a_one_line_error_naming_them(tmp_path):
     assert "\n" not in str(err.value)
     with pytest.raises(backbones.BackboneError, match="no such GGUF file"):
         causal_backbones.load_causal_lm(str(tmp_path / "missing.gguf"))
+
+
+@pytest.mark.slow  # loads a real dataset first (a minute on the shared CPU)
+def test_cli_names_an_unreadable_gguf_backbone_in_one_line(shared_data, tmp_path, capsys):
+    from benchmark.cli import main
+
+    bad = tmp_path / "broken.gguf"
+    bad.write_bytes(b"GGUF" + b"\x00" * 7)  # the magic, then a truncated header
+    code = main(["train", "--dataset", str(shared_data / "ml-latest-small"), "--task", "preference", "--model", "causal-lm",
+                 "--backbone", str(bad), "--max-train-examples", "0", "--max-eval-examples", "5",
+                 "--out", str(tmp_path / "out")])  # fmt: skip
+    err = capsys.readouterr().err.strip()
+    assert code == 2 and err.startswith("recrobust: error:") and "broken.gguf" in err and "\n" not in err

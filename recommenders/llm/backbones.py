@@ -40,8 +40,9 @@ TINY_BERT_DEFAULTS = dict(
 KINDS = ("classifier", "encoder", "causal")
 
 
-class BackboneError(RuntimeError):
-    """A backbone that cannot be loaded, with what to do about it."""
+class BackboneError(RuntimeError, ValueError):
+    """A backbone that cannot be loaded, with what to do about it. Also a ValueError (a bad
+    --backbone value), so the CLI prints it as a one-line error instead of a traceback."""
 
 
 def resolve_backbone(name: str | None) -> str:
