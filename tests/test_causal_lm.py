@@ -230,3 +230,10 @@ def test_cli_names_an_unreadable_gguf_backbone_in_one_line(shared_data, tmp_path
                  "--out", str(tmp_path / "out")])  # fmt: skip
     err = capsys.readouterr().err.strip()
     assert code == 2 and err.startswith("recrobust: error:") and "broken.gguf" in err and "\n" not in err
+
+
+def test_the_model_card_goes_into_the_training_info(splits):
+    from benchmark.experiment import train_model
+
+    model, info = train_model(CausalLM(**{**TINY, "max_train_examples": 0}), splits["preference"], seed=0)
+    assert info["backbone_card"] == model.card and info["backbone_card"]["name"] == "tiny-llama"
