@@ -237,3 +237,24 @@ def test_the_model_card_goes_into_the_training_info(splits):
 
     model, info = train_model(CausalLM(**{**TINY, "max_train_examples": 0}), splits["preference"], seed=0)
     assert info["backbone_card"] == model.card and info["backbone_card"]["name"] == "tiny-llama"
+
+
+@pytest.mark.parametrize("attack", ["deepwordbug", "hotflip", "profile-swap", "embedding-fgsm"])
+def test_every_attack_family_runs_on_it(attack, fitted, splits):
+    from benchmark.experiment import run_attack
+
+    model = fitted("preference")
+    result = run_attack(model, splits["preference"]["test"], attack, seed=0, query_budget=30, max_examples=2,
+                        progress=False)  # fmt: skip
+    assert len(result.records) == 2 and result.summary["n_error"] == 0
+
+
+@pytest.mark.parametrize("defense", ["embedding-at", "adv-augment"])
+def test_defenses_train_it(defense, splits):
+    from benchmark.experiment import train_model
+
+    options = {"embedding-at": {"epochs": 1}, "adv-augment": {"rounds": 1, "attack_examples": 4, "attack_eval_examples": 2,
+                                                       "eval_examples": 4, "attack_options": {"query_budget": 20}}}
+    model, info = train_model(CausalLM(**{**TINY, "max_train_examples": 16}), splits["preference"], seed=0,
+                              defense=defense, defense_options=options[defense])  # fmt: skip
+    assert model.trained and np.isfinite(model.score(*_batch(splits["preference"]["test"]))).all()
