@@ -10,6 +10,7 @@ register through the entry-point group ``recrobust.attacks`` (name = attack name
 from __future__ import annotations
 
 from attacks.base import THREAT_MODELS, Attack
+from attacks.poisoning.base import PoisoningAttack
 from benchmark.registry import Registry
 
 ENTRY_POINT_GROUP = "recrobust.attacks"
@@ -20,8 +21,8 @@ CATALOGS = ("attacks.text.catalog", "attacks.profile.catalog", "attacks.embeddin
 
 
 def _check(name: str, cls) -> None:
-    if not (isinstance(cls, type) and issubclass(cls, Attack)):
-        raise ValueError(f"attack {name!r} is not an attacks.base.Attack subclass")
+    if not (isinstance(cls, type) and issubclass(cls, (Attack, PoisoningAttack))):
+        raise ValueError(f"attack {name!r} is not an attacks.base.Attack or attacks.poisoning.base.PoisoningAttack subclass")
 
 
 REGISTRY = Registry("attack", ENTRY_POINT_GROUP, catalogs=CATALOGS, check=_check)

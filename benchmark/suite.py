@@ -635,7 +635,9 @@ def _construction_problems(suite: Suite, catalog: Catalog, groups: list[CellGrou
     if catalog.build_attack is not None:
         index = {a.label: i for i, a in enumerate(a for a in suite.attacks if a.sweep is None)}
         for a in suite.attacks:
-            if a.label not in used:
+            # Poisoning attacks are fake-user generators, not per-example attacks: their
+            # options are checked by attacks.poisoning.suite_checks (_attack_problems).
+            if a.label not in used or a.threat_model == "poisoning":
                 continue
             at = f"attacks/{index[a.label]}" if a.sweep is None else \
                 f"attacks/{index[a.sweep['of']]}/sweep ({a.sweep['param']}={a.sweep['value']!r})"

@@ -17,6 +17,8 @@ timings of the three stages. Per-(user, target) rows go to the per-example file.
 
 from __future__ import annotations
 
+import json
+
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
@@ -84,9 +86,7 @@ _DETECTION: dict[tuple, tuple] = {}
 def generate_cached(attack: PoisoningAttack, train_interactions, targets, catalog) -> FakeUsers:
     """Fake users depend on the training data, the targets and the attack's config, not on
     the victim: one generation serves every model of a suite (kept for the last few keys)."""
-    from benchmark.records import content_hash
-
-    key = (content_hash(attack.config()), tuple(targets), len(train_interactions),
+    key = (json.dumps(attack.config(), sort_keys=True, default=str), tuple(targets), len(train_interactions),
            int(train_interactions["timestamp"].sum()), tuple(catalog[:3]), len(catalog))
     if key not in _FAKE_CACHE:
         if len(_FAKE_CACHE) > 32:
