@@ -21,6 +21,9 @@ OPTIONS = {
     "sasrec": dict(hidden=16, layers=1, heads=1, epochs=2, batch_size=64, device="cpu", progress=False, patience=0),
     "cross-encoder": TINY_TEXT,
     "two-tower": TINY_TEXT,
+    # A tiny random Llama built from a config (the default backbone is SmolLM2, a download).
+    "causal-lm": dict(backbone="tiny-llama", epochs=1, lr=1e-3, batch_size=8, max_length=256, progress=False,
+                      device="cpu"),
 }
 # Checks a registered model may fail here, with why (a fix must remove its entry).
 MAY_FAIL = {
