@@ -310,7 +310,8 @@ class Suite:
         differentiable) are those of one of the models they name: the protocol gives
         adversarial training and budget sweeps to kinds of model, and a submission is
         treated as the kind it declares. Entries that apply to none of its kinds are
-        dropped. `capabilities_of(name)` gives the capabilities of our models.
+        dropped, and so are poisoning attacks (their verification would need a retrain).
+        `capabilities_of(name)` gives the capabilities of our models.
         """
         kind = _kind(capabilities)
         ours = {}
@@ -331,7 +332,9 @@ class Suite:
         raw["defenses"] = defenses
         attacks = []
         for a in map(_entry, raw["attacks"]):
-            if not keep(a.get("models")):
+            # Poisoning cells are left out of submissions for now: verifying one means
+            # retraining the submitted model on the poisoned data (not built yet).
+            if not keep(a.get("models")) or _registry_threat_model(a["name"]) == "poisoning":
                 continue
             a = {**a, "models": [label]} if a.get("models") else a
             sweep = a.get("sweep")

@@ -157,14 +157,27 @@ def test_consistently_rewritten_bundle_is_rejected(evaluated, tmp_path):
 
 
 def test_a_model_with_malformed_scores_fails_its_cells_by_name(tmp_path):
-    """The runner's clean evaluation checks the score matrix: every training cell of a model
-    that returns one column too few fails, naming the model, the example and the shape."""
+    """`evaluate` rejects a model that returns one column too few before any compute (the
+    conformance check names the shape); and should such a model reach the runner, its
+    clean evaluation checks the score matrix: every training cell fails, naming the model,
+    the example and the shape, and no clean metric is computed."""
+    from benchmark.runner import run_suite
+
     with pytest.raises(SubmissionError) as info:
         evaluate_submission("tests.plugin_model:BadShapeBlend", _card(tmp_path / "card.yaml", name="Bad Shape"),
                             suite="quick", results_dir=tmp_path / "results", progress=False, sizes=SIZES)
-    text = str(info.value)
-    assert "cell(s) failed" in text and "ScoreError: model 'bad-shape-blend': example" in text
-    assert "scores of shape (0,) for 1 candidate(s)" in text and "scores of shape (99,) for 100 candidate(s)" in text
-    work = tmp_path / "results" / ".evaluations" / "bad-shape" / "quick" / "records"
-    trains = [json.loads(p.read_text()) for p in work.glob("*.json")]
+    assert "fails the conformance check" in str(info.value) and "score-shape" in str(info.value)
+
+    catalog = Catalog.from_registries()
+    ours = load_suite("quick", catalog=catalog)
+    sub = submission_suite(ours, "tests.plugin_model:BadShapeBlend", "bad-shape", {}, catalog,
+                           check_size_override(ours, SIZES))
+    summary = run_suite(sub, tmp_path / "run", progress=False, catalog=catalog)
+    text = summary.format()
+    assert not summary.ok
+    records = [json.loads(p.read_text()) for p in (tmp_path / "run" / "quick" / "records").glob("*.json")]
+    trains = [r for r in records if r["kind"] == "train"]
+    errors = " ".join((r.get("error") or {}).get("message", "") for r in trains)
+    assert "ScoreError" in " ".join((r.get("error") or {}).get("type", "") for r in trains) or "ScoreError" in text
+    assert "scores of shape (0,) for 1 candidate(s)" in errors and "scores of shape (99,) for 100 candidate(s)" in errors
     assert all(r["status"] != "ok" for r in trains) and not any((r.get("metrics") or {}).get("clean") for r in trains)

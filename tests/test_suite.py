@@ -56,11 +56,13 @@ def test_quick_covers_what_the_issue_asks():
     main = suite.leaderboard_attacks()
     assert len(main) >= 5 and {a.threat_model for a in main} == {"profile", "text", "embedding", "poisoning"}
     groups = suite.expand(_registry_catalog(full=False))
-    # Both tasks and every model actually get cells; every model is also trained with a
-    # defense, but popularity, which ignores the profile (no defense applies to it).
+    # Both tasks and every model actually get cells; BPR-MF and ItemKNN are also trained
+    # with defenses (popularity ignores the profile: no defense applies to it). The
+    # cross-encoder's and SASRec's defended copies are in `standard` only: each retrains the
+    # model, and the two were 60 % of quick's time when it took 19 minutes.
     assert {g.train.task for g in groups} == {"preference", "ranking"}
     assert {g.train.model.name for g in groups} == names
-    for m in names - {"popularity"}:
+    for m in names - {"popularity", "cross-encoder", "sasrec"}:
         assert {g.train.defense.name for g in groups if g.train.model.name == m} - {"none"}
 
 
