@@ -31,3 +31,21 @@ def make_dataset(n_users: int = 30, n_items: int = 60, per_user: int = 12, seed:
         index=pd.Index(ids, name="item_id"),
     )
     return Dataset("synthetic", inter, items, source="generated", format="generated")
+
+
+def ml_latest_small_slice(folder, n_users: int) -> Dataset:
+    """Users 1..n_users of ml-latest-small (the real files in `folder`), their ratings and
+    the movies they rated: a small real dataset for the text models' tests."""
+    ratings = pd.read_csv(folder / "ratings.csv", dtype={"userId": str, "movieId": str})
+    ratings = ratings[ratings["userId"].isin([str(u) for u in range(1, n_users + 1)])]
+    interactions = pd.DataFrame(
+        {
+            "user_id": ratings["userId"],
+            "item_id": ratings["movieId"],
+            "rating": ratings["rating"].astype("float64"),
+            "timestamp": ratings["timestamp"].astype("int64"),
+        }
+    ).reset_index(drop=True)
+    movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": str}).set_index("movieId")
+    movies.index.name = "item_id"
+    return Dataset("ml-latest-small-slice", interactions, movies.loc[movies.index.isin(interactions["item_id"])])

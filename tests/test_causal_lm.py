@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from benchmark.data.dataset import Dataset
+from tests.helpers import ml_latest_small_slice
 from benchmark.tasks import build_splits
 from recommenders.base import Recommender
 from recommenders.llm import backbones, causal_backbones
@@ -24,20 +25,7 @@ pytestmark = pytest.mark.usefixtures("one_thread")  # tests/conftest.py
 @pytest.fixture(scope="module")
 def dataset(shared_data) -> Dataset:
     """Six users of ml-latest-small, their ratings and the movies they rated."""
-    folder = shared_data / "ml-latest-small"
-    ratings = pd.read_csv(folder / "ratings.csv", dtype={"userId": str, "movieId": str})
-    ratings = ratings[ratings["userId"].isin([str(u) for u in range(1, 7)])]
-    interactions = pd.DataFrame(
-        {
-            "user_id": ratings["userId"],
-            "item_id": ratings["movieId"],
-            "rating": ratings["rating"].astype("float64"),
-            "timestamp": ratings["timestamp"].astype("int64"),
-        }
-    ).reset_index(drop=True)
-    movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": str}).set_index("movieId")
-    movies.index.name = "item_id"
-    return Dataset("ml-latest-small-slice", interactions, movies.loc[movies.index.isin(interactions["item_id"])])
+    return ml_latest_small_slice(shared_data / "ml-latest-small", 6)
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import pytest
 import torch
 
 from benchmark.data.dataset import Dataset
+from tests.helpers import ml_latest_small_slice
 from benchmark.profiles import Interaction
 from benchmark.tasks import build_splits
 from recommenders.base import Recommender
@@ -26,20 +27,7 @@ TINY = dict(backbone="tiny-bert", epochs=1, lr=1e-3, batch_size=8, max_length=96
 @pytest.fixture(scope="module")
 def dataset(shared_data) -> Dataset:
     """Eight users of ml-latest-small, their ratings and the movies they rated."""
-    folder = shared_data / "ml-latest-small"
-    ratings = pd.read_csv(folder / "ratings.csv", dtype={"userId": str, "movieId": str})
-    ratings = ratings[ratings["userId"].isin([str(u) for u in range(1, 9)])]
-    interactions = pd.DataFrame(
-        {
-            "user_id": ratings["userId"],
-            "item_id": ratings["movieId"],
-            "rating": ratings["rating"].astype("float64"),
-            "timestamp": ratings["timestamp"].astype("int64"),
-        }
-    ).reset_index(drop=True)
-    movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": str}).set_index("movieId")
-    movies.index.name = "item_id"
-    return Dataset("ml-latest-small-slice", interactions, movies.loc[movies.index.isin(interactions["item_id"])])
+    return ml_latest_small_slice(shared_data / "ml-latest-small", 8)
 
 
 @pytest.fixture(scope="module")

@@ -239,15 +239,7 @@ class CausalLM(TextRecommender):
 
     # -- scoring ---------------------------------------------------------------------------------
     def score_text_logits(self, profile_texts: Sequence[str], candidate_texts: Sequence[str]) -> np.ndarray:
-        self._check_pairs(profile_texts, candidate_texts)
-        out = np.empty(len(profile_texts), dtype=np.float64)
-        missing: dict[tuple[str, str], list[int]] = {}
-        for i, key in enumerate(zip(profile_texts, candidate_texts)):
-            value = self._cache.get(key)
-            if value is None:
-                missing.setdefault(key, []).append(i)
-            else:
-                out[i] = value
+        out, missing = self._cached_logits(profile_texts, candidate_texts)
         if not missing:
             return out
         by_profile: dict[str, list[str]] = {}

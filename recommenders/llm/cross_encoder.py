@@ -139,15 +139,7 @@ class CrossEncoder(TextRecommender):
 
     # -- scoring -----------------------------------------------------------------------
     def score_text_logits(self, profile_texts: Sequence[str], candidate_texts: Sequence[str]) -> np.ndarray:
-        self._check_pairs(profile_texts, candidate_texts)
-        out = np.empty(len(profile_texts), dtype=np.float64)
-        missing: dict[tuple[str, str], list[int]] = {}
-        for i, key in enumerate(zip(profile_texts, candidate_texts)):
-            value = self._cache.get(key)
-            if value is None:
-                missing.setdefault(key, []).append(i)
-            else:
-                out[i] = value
+        out, missing = self._cached_logits(profile_texts, candidate_texts)
         if missing:
             keys = list(missing)
             values = self._forward_pairs([k[0] for k in keys], [k[1] for k in keys])

@@ -274,6 +274,20 @@ class TextRecommender(Recommender):
         base, forward = self.embedding_forward_text(*self.render_pairs(profiles, candidates))
         return base, lambda perturbed: forward(perturbed).view(n, width)
 
+    def _cached_logits(self, profile_texts, candidate_texts) -> tuple[np.ndarray, dict[tuple[str, str], list[int]]]:
+        """(out, missing): `out` holds the cached raw score of every pair seen before;
+        `missing` maps each uncached (profile, candidate) pair to its positions in `out`."""
+        self._check_pairs(profile_texts, candidate_texts)
+        out = np.empty(len(profile_texts), dtype=np.float64)
+        missing: dict[tuple[str, str], list[int]] = {}
+        for i, key in enumerate(zip(profile_texts, candidate_texts)):
+            value = self._cache.get(key)
+            if value is None:
+                missing.setdefault(key, []).append(i)
+            else:
+                out[i] = value
+        return out, missing
+
     def _check_pairs(self, profile_texts, candidate_texts) -> None:
         self._require_fitted()
         if len(profile_texts) != len(candidate_texts):
