@@ -246,3 +246,22 @@ def test_defenses_train_it(defense, splits):
     model, info = train_model(CausalLM(**{**TINY, "max_train_examples": 16}), splits["preference"], seed=0,
                               defense=defense, defense_options=options[defense])  # fmt: skip
     assert model.trained and np.isfinite(model.score(*_batch(splits["preference"]["test"]))).all()
+
+
+def test_fine_tuned_preference_threshold_is_set_on_validation(splits, tmp_path):
+    """As for every text model: after fit, 0.5 is the validation subset's most accurate cut
+    (kept as logit_offset beside the weights, since the LM head has no bias), and it
+    survives save/load."""
+    from recommenders.llm import text_training as tt
+
+    data = splits["preference"]
+    model = CausalLM(**{**TINY, "max_valid_examples": 30}).fit(data["train"], data["valid"], seed=0)
+    info = model.calibration
+    assert info["valid_accuracy_calibrated"] >= info["valid_accuracy_at_0.5"]
+    assert model.logit_offset == info["threshold_logit"]
+    valid = [data["valid"].examples[i] for i in tt.seeded_subset(len(data["valid"].examples), 30, 0, salt=7)]
+    probs = np.array([r[0] for r in model.score_examples(valid)])
+    assert np.mean((probs >= 0.5) == np.array([e.label for e in valid])) == pytest.approx(info["valid_accuracy_calibrated"])
+    model.save(tmp_path)
+    np.testing.assert_allclose(Recommender.load(tmp_path).score_examples(valid)[0], model.score_examples(valid)[0],
+                               rtol=1e-5)

@@ -84,6 +84,7 @@ class CausalLM(TextRecommender):
         self.prompt = get_prompt(self.opts["prompt"])
         self.card: dict | None = None
         self.trained = False
+        self.logit_offset = 0.0  # the preference threshold set on validation (fit), in logit units
         self._tokens = tt.LRUCache(20_000)  # text -> token ids (profiles repeat across candidates)
         self._base_state: dict | None = None  # tiny backbone under LoRA: the weights adapters sit on
 
@@ -129,6 +130,7 @@ class CausalLM(TextRecommender):
     def fit(self, train, valid=None, seed: int = 0) -> "CausalLM":
         """Fine-tune (see TextRecommender.fit), or zero-shot when there is nothing to train on."""
         zero_shot = not train.examples or self.opts["max_train_examples"] == 0 or int(self.opts["epochs"]) == 0
+        self.logit_offset = 0.0
         if not zero_shot:
             super().fit(train, valid, seed)
             self.trained = True
@@ -191,9 +193,15 @@ class CausalLM(TextRecommender):
         return ids.to(device), mask.to(device), pos.to(device)
 
     def _answer_logit(self, logits: torch.Tensor) -> torch.Tensor:
-        """logit(Yes) - logit(No) from (n, vocab) next-token logits."""
+        """logit(Yes) - logit(No) from (n, vocab) next-token logits, less the decision
+        threshold set on validation (`logit_offset`; 0 zero-shot)."""
         logits = logits.float()
-        return logits[:, self.answer_ids[0]] - logits[:, self.answer_ids[1]]
+        return logits[:, self.answer_ids[0]] - logits[:, self.answer_ids[1]] - self.logit_offset
+
+    def _shift_preference_logits(self, delta: float) -> bool:
+        # The LM head has no bias to fold the threshold into: keep it beside the weights.
+        self.logit_offset = self.logit_offset + float(delta)
+        return True
 
     def _forward(self, ids, mask, pos=None, inputs_embeds=None) -> torch.Tensor:
         kwargs = dict(attention_mask=mask, position_ids=pos, use_cache=False, logits_to_keep=1)
@@ -361,12 +369,14 @@ class CausalLM(TextRecommender):
 
     # -- persistence -------------------------------------------------------------------------------------
     def config(self) -> dict:
-        return {**super().config(), "backbone_card": self.card, "trained": self.trained}
+        return {**super().config(), "backbone_card": self.card, "trained": self.trained,
+                "logit_offset": self.logit_offset}
 
     @classmethod
     def from_config(cls, config: dict) -> "CausalLM":
         model = super().from_config(config)
         model.trained = bool(config.get("trained", False))
+        model.logit_offset = float(config.get("logit_offset", 0.0))
         return model
 
     def _save_model(self, directory: Path) -> None:
