@@ -31,6 +31,7 @@ import pandas as pd
 
 from benchmark import attack_stats as astats
 from benchmark import records as rec
+from benchmark.escaping import escape_html, escape_latex, escape_md  # noqa: F401 (public here too)
 from benchmark.poisoning_board import append_poisoning  # poisoning tables + HR-vs-budget plot
 from benchmark.metrics import PRIMARY_METRIC, auc, ndcg_at_k
 
@@ -47,32 +48,6 @@ MAJORITY = "§"  # a preference row at or below the test majority rate
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 METRIC_NAMES = {"accuracy": "Acc", "auc": "AUC", "log_loss": "LogLoss", "ndcg@10": "NDCG@10", "hr@10": "HR@10",
                 "mrr": "MRR", "target_out_of_top10": "Target∉Top10"}
-
-
-# --------------------------------------------------------------------------- escaping
-
-
-def escape_md(text: Any) -> str:
-    """Markdown table cell: HTML-escaped (no raw tags) and Markdown specials backslashed."""
-    s = html.escape(" ".join(str(text).split()), quote=False)
-    return re.sub(r"([\\`*_{}\[\]#!|~])", r"\\\1", s)
-
-
-_LATEX = {"\\": r"\textbackslash{}", "{": r"\{", "}": r"\}", "$": r"\$", "&": r"\&", "#": r"\#", "%": r"\%",
-          "_": r"\_", "^": r"\textasciicircum{}", "~": r"\textasciitilde{}", "<": r"\textless{}", ">": r"\textgreater{}",
-          # the tables' own marks, in pdflatex-safe form
-          "†": r"$^\dagger$", "‡": r"$^\ddagger$", "§": r"\S{}", "±": r"$\pm$", "–": "--", "∉": r"$\notin$",
-          "⚠": "(!)", "ε": r"$\varepsilon$"}
-_LATEX_RE = re.compile("[" + re.escape("".join(_LATEX)) + "]")
-
-
-def escape_latex(text: Any) -> str:
-    """LaTeX text: every special character neutralised, so \\input{...} prints as text."""
-    return _LATEX_RE.sub(lambda m: _LATEX[m.group()], " ".join(str(text).split()))
-
-
-def escape_html(text: Any) -> str:
-    return html.escape(str(text), quote=True)
 
 
 # --------------------------------------------------------------------------- statistics

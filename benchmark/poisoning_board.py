@@ -15,6 +15,9 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmark.escaping import escape_latex, escape_md
+from benchmark.plots import _plot_lines, _slug
+
 THREAT = "poisoning"
 METRIC = "target_hr@10"
 
@@ -70,8 +73,6 @@ def _cells(t: PoisonTable, row: dict) -> list[str]:
 
 
 def render_markdown(tables: list[PoisonTable]) -> str:
-    from benchmark.leaderboard import escape_md
-
     out = []
     for t in tables:
         out.append(f"\n## Poisoning: {escape_md(t.dataset)} ({escape_md(t.suite)}), target HR@10 after fake-user injection\n")
@@ -87,8 +88,6 @@ def render_markdown(tables: list[PoisonTable]) -> str:
 
 
 def render_latex(tables: list[PoisonTable]) -> str:
-    from benchmark.leaderboard import escape_latex
-
     out = []
     for t in tables:
         head = _header(t)
@@ -106,8 +105,6 @@ def render_latex(tables: list[PoisonTable]) -> str:
 
 def write_budget_plots(collected, out_dir: Path) -> list[Path]:
     """Target HR@10 vs fake-user budget, one line per model / defense, per swept attack."""
-    from benchmark.plots import _plot_lines, _slug
-
     swept = {(e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["attack"]["sweep"]["of"])
              for e in collected.entries if is_poisoning(e) and e.cell["attack"].get("sweep")}
     series: dict[tuple, dict] = {}
