@@ -226,24 +226,17 @@ class CausalLM(TextRecommender):
                 "lengths": [len(seqs[s]) for s in starts]}  # fmt: skip
 
     def _batches(self, prepared: dict, rng: np.random.Generator) -> list[np.ndarray]:
-        batch_size = int(self.opts["batch_size"])
-        if prepared["kind"] == "groups":
-            batch_size = max(1, batch_size // int(np.max(prepared["sizes"])))
-        return tt.length_grouped_batches(prepared["lengths"], batch_size, rng)
+        return tt.unit_batches(prepared, int(self.opts["batch_size"]), rng)
 
     def _loss(self, prepared: dict, idx: np.ndarray) -> torch.Tensor:
         pad_id = self.tokenizer.pad_token_id
         if prepared["kind"] == "pairs":
             scores = self._forward(*self._left_pad([prepared["seqs"][i] for i in idx], pad_id, self.device))
             return F.binary_cross_entropy_with_logits(scores, prepared["labels"][idx].to(self.device))
-        rows = [np.arange(s, s + n) for s, n in zip(prepared["starts"][idx], prepared["sizes"][idx])]
+        rows = tt.group_rows(prepared, idx)
         flat = np.concatenate(rows)
         scores = self._forward(*self._left_pad([prepared["seqs"][i] for i in flat], pad_id, self.device))
-        losses, at = [], 0
-        for r in rows:  # the positive is each group's first candidate
-            losses.append(-F.log_softmax(scores[at : at + len(r)], dim=0)[0])
-            at += len(r)
-        return torch.stack(losses).mean()
+        return tt.listwise_loss(scores, rows)  # the positive is each group's first candidate
 
     # -- scoring ---------------------------------------------------------------------------------
     def score_text_logits(self, profile_texts: Sequence[str], candidate_texts: Sequence[str]) -> np.ndarray:

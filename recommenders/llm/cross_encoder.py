@@ -115,24 +115,16 @@ class CrossEncoder(TextRecommender):
         }
 
     def _batches(self, prepared: dict, rng: np.random.Generator) -> list[np.ndarray]:
-        batch_size = int(self.opts["batch_size"])
-        if prepared["kind"] == "groups":
-            # batch_size counts pairs: a step holds whole groups (positive + negatives).
-            batch_size = max(1, batch_size // int(np.max(prepared["sizes"])))
-        return tt.length_grouped_batches(prepared["lengths"], batch_size, rng)
+        return tt.unit_batches(prepared, int(self.opts["batch_size"]), rng)
 
     def _loss(self, prepared: dict, idx: np.ndarray) -> torch.Tensor:
         pad_id = self.tokenizer.pad_token_id
         if prepared["kind"] == "pairs":
             logits = self._logits(tt.pad_batch(prepared["enc"], idx, pad_id, self.device))
             return F.binary_cross_entropy_with_logits(logits, prepared["labels"][idx].to(self.device))
-        rows = [np.arange(s, s + n) for s, n in zip(prepared["starts"][idx], prepared["sizes"][idx])]
+        rows = tt.group_rows(prepared, idx)
         logits = self._logits(tt.pad_batch(prepared["enc"], np.concatenate(rows), pad_id, self.device))
-        losses, at = [], 0
-        for r in rows:  # listwise softmax: the positive is each group's first candidate
-            losses.append(-F.log_softmax(logits[at : at + len(r)], dim=0)[0])
-            at += len(r)
-        return torch.stack(losses).mean()
+        return tt.listwise_loss(logits, rows)  # the positive is each group's first candidate
 
     def _logits(self, batch: dict[str, torch.Tensor]) -> torch.Tensor:
         return self.model(**batch).logits.squeeze(-1).float()

@@ -128,6 +128,29 @@ def length_grouped_batches(
     return batches
 
 
+def unit_batches(prepared: dict, batch_size: int, rng: np.random.Generator) -> list[np.ndarray]:
+    """Training batches over prepared units ("lengths"; "sizes" for ranking groups): for
+    groups, batch_size counts pairs, so a step holds whole groups (positive + negatives)."""
+    if prepared["kind"] == "groups":
+        batch_size = max(1, batch_size // int(np.max(prepared["sizes"])))
+    return length_grouped_batches(prepared["lengths"], batch_size, rng)
+
+
+def group_rows(prepared: dict, idx: np.ndarray) -> list[np.ndarray]:
+    """The flat pair rows of each ranking group in `idx` (prepared "starts" and "sizes")."""
+    return [np.arange(s, s + n) for s, n in zip(prepared["starts"][idx], prepared["sizes"][idx])]
+
+
+def listwise_loss(scores: torch.Tensor, rows: Sequence[np.ndarray]) -> torch.Tensor:
+    """Mean listwise softmax cross-entropy over consecutive groups of `scores` (one group
+    per entry of `rows`, its positive first)."""
+    losses, at = [], 0
+    for r in rows:
+        losses.append(-torch.nn.functional.log_softmax(scores[at : at + len(r)], dim=0)[0])
+        at += len(r)
+    return torch.stack(losses).mean()
+
+
 # -- optimisation ---------------------------------------------------------------
 
 
