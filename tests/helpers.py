@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 
 from benchmark.data.dataset import Dataset
+from benchmark.tasks import build_splits
 
 
 def make_dataset(n_users: int = 30, n_items: int = 60, per_user: int = 12, seed: int = 0,
@@ -49,3 +50,12 @@ def ml_latest_small_slice(folder, n_users: int) -> Dataset:
     movies = pd.read_csv(folder / "movies.csv", dtype={"movieId": str}).set_index("movieId")
     movies.index.name = "item_id"
     return Dataset("ml-latest-small-slice", interactions, movies.loc[movies.index.isin(interactions["item_id"])])
+
+
+def text_model_splits(dataset: Dataset) -> dict:
+    """Both tasks' splits of a small dataset, ranking with 9 sampled negatives (the text
+    models' tests)."""
+    return {
+        "preference": build_splits(dataset, "preference", seed=0),
+        "ranking": build_splits(dataset, "ranking", seed=0, num_negatives=9),
+    }

@@ -4,13 +4,11 @@ from a config (no download); the GGUF path on tiny GGUF files written here."""
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from benchmark.data.dataset import Dataset
-from tests.helpers import ml_latest_small_slice
-from benchmark.tasks import build_splits
+from tests.helpers import ml_latest_small_slice, text_model_splits
 from recommenders.base import Recommender
 from recommenders.llm import backbones, causal_backbones
 from recommenders.llm.causal_lm import CausalLM
@@ -30,10 +28,7 @@ def dataset(shared_data) -> Dataset:
 
 @pytest.fixture(scope="module")
 def splits(dataset):
-    return {
-        "preference": build_splits(dataset, "preference", seed=0),
-        "ranking": build_splits(dataset, "ranking", seed=0, num_negatives=9),
-    }
+    return text_model_splits(dataset)
 
 
 _fitted: dict = {}

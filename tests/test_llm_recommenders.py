@@ -6,14 +6,12 @@ from __future__ import annotations
 import sys
 
 import numpy as np
-import pandas as pd
 import pytest
 import torch
 
 from benchmark.data.dataset import Dataset
-from tests.helpers import ml_latest_small_slice
+from tests.helpers import ml_latest_small_slice, text_model_splits
 from benchmark.profiles import Interaction
-from benchmark.tasks import build_splits
 from recommenders.base import Recommender
 from recommenders.llm import backbones
 from recommenders.llm.cross_encoder import CrossEncoder
@@ -32,10 +30,7 @@ def dataset(shared_data) -> Dataset:
 
 @pytest.fixture(scope="module")
 def splits(dataset):
-    return {
-        "preference": build_splits(dataset, "preference", seed=0),
-        "ranking": build_splits(dataset, "ranking", seed=0, num_negatives=9),
-    }
+    return text_model_splits(dataset)
 
 
 _fitted: dict = {}
