@@ -354,17 +354,17 @@ class TextRecommender(Recommender):
         """Set the like/dislike cut to the validation subset's most accurate one (kept in
         `calibration`, saved with the model: the logit threshold and the validation accuracy
         before and after). The ranking of pairs, hence AUC, is unchanged."""
-        labels = [e.label for e in valid_examples]
-        self.invalidate_cache()
+        labels = np.asarray([e.label for e in valid_examples])
         pairs = self.render_pairs([e.profile for e in valid_examples], [e.candidates[:1] for e in valid_examples])
         logits = np.asarray(self.score_text_logits(*pairs), dtype=float)
+        at_zero = float(np.mean((logits >= 0).astype(int) == labels))
         threshold, accuracy = tt.accuracy_threshold(labels, logits)
         if threshold != 0.0 and not self._shift_preference_logits(threshold):
-            threshold, accuracy = 0.0, float(np.mean((logits >= 0).astype(int) == np.asarray(labels)))
-        self.invalidate_cache()
+            threshold, accuracy = 0.0, at_zero
+        self.invalidate_cache()  # the scores cached above are the unshifted ones
         self.calibration = {
             "threshold_logit": threshold,
-            "valid_accuracy_at_0.5": float(np.mean((logits >= 0).astype(int) == np.asarray(labels))),
+            "valid_accuracy_at_0.5": at_zero,
             "valid_accuracy_calibrated": accuracy,
             "valid_examples": len(labels),
         }
