@@ -25,15 +25,10 @@ OPTIONS = {
     "causal-lm": dict(backbone="tiny-llama", epochs=1, lr=1e-3, batch_size=8, max_length=256, progress=False,
                       device="cpu"),
 }
-# Checks a registered model may fail here, with why (a fix must remove its entry).
-MAY_FAIL = {
-    # The tiny test backbone's WordPiece tokenizer (HF `tokenizers`' trainer) is not
-    # deterministic: six trainings on the same texts gave 4-6 different vocabularies, so two
-    # fits with one seed differ (two-tower up to ~0.03, cross-encoder ~1e-6, sometimes 0).
-    # Pretrained backbones (MiniLM) are not affected.
-    "two-tower": {"deterministic"},
-    "cross-encoder": {"deterministic"},
-}
+# Checks a registered model may fail here, with why (a fix must remove its entry). None today:
+# the tiny test backbones' tokenizer is now built deterministically, so two fits with one
+# seed agree (it used to differ: two-tower by up to ~0.03).
+MAY_FAIL: dict[str, set[str]] = {}
 
 
 @pytest.mark.parametrize("name", sorted(available()))

@@ -330,7 +330,7 @@ def test_accuracy_threshold_is_the_most_accurate_cut_closest_to_zero():
     assert accuracy_threshold([1, 1, 1, 0], [1, 2, 3, 4]) == (0.0, 0.75)
 
 
-@pytest.mark.parametrize("cls", [CrossEncoder])  # TwoTower: two fits with one seed differ (see the note)
+@pytest.mark.parametrize("cls", MODELS)
 def test_preference_threshold_is_set_on_validation(cls, splits):
     """After fit, 0.5 on the scores is the validation subset's most accurate cut: the
     validation accuracy at 0.5 is the calibrated one (never below the uncalibrated one), and

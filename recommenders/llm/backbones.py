@@ -16,6 +16,8 @@ large models; saved models hold the merged weights, so loading one does not need
 
 from __future__ import annotations
 
+from collections import Counter
+
 import contextlib
 import socket
 from pathlib import Path
@@ -62,15 +64,27 @@ def resolve_backbone(name: str | None) -> str:
 def train_wordpiece_tokenizer(texts: Iterable[str], vocab_size: int = TINY_VOCAB_SIZE):
     """A lower-casing BERT-style WordPiece tokenizer trained on `texts` (sentence pairs get
     [CLS] a [SEP] b [SEP] with token types 0/1, like BERT's)."""
-    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors
     from transformers import PreTrainedTokenizerFast
 
-    tok = Tokenizer(models.WordPiece(unk_token="[UNK]"))
-    tok.normalizer = normalizers.BertNormalizer(lowercase=True)
-    tok.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    # The vocabulary is chosen here, not by tokenizers' WordPieceTrainer: its tie-breaking
+    # differs from run to run (six trainings on the same texts gave 4-6 vocabularies), so two
+    # fits with one seed gave different models. Specials, every character (word-initial and
+    # "##" continuation), then whole words by count (ties by the word): deterministic.
+    normalizer = normalizers.BertNormalizer(lowercase=True)
+    pre = pre_tokenizers.BertPreTokenizer()
+    counts: Counter = Counter()
+    for text in texts:
+        counts.update(w for w, _ in pre.pre_tokenize_str(normalizer.normalize_str(text)))
+    chars = sorted({ch for word in counts for ch in word})
+    vocab = list(SPECIAL_TOKENS) + chars + [f"##{ch}" for ch in chars]
+    known = set(vocab)
+    words = sorted((w for w in counts if w not in known), key=lambda w: (-counts[w], w))
+    vocab += words[: max(0, vocab_size - len(vocab))]
+    tok = Tokenizer(models.WordPiece(vocab={t: i for i, t in enumerate(vocab)}, unk_token="[UNK]"))
+    tok.normalizer = normalizer
+    tok.pre_tokenizer = pre
     tok.decoder = decoders.WordPiece()
-    trainer = trainers.WordPieceTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS), show_progress=False)
-    tok.train_from_iterator(texts, trainer=trainer)
     cls_id, sep_id = tok.token_to_id("[CLS]"), tok.token_to_id("[SEP]")
     tok.post_processor = processors.TemplateProcessing(
         single="[CLS] $A [SEP]",
