@@ -155,11 +155,13 @@ def git_commit(repo: str | None = None) -> str | None:
 
 
 def code_version() -> str:
-    """Package version plus git commit: part of every cell id, so a code change is a new cell."""
+    """The package version: part of every cell id, so a release that changes results makes
+    new cells. The git commit is not part of it (it is recorded in each record's
+    environment): committed reference results must resume in a later checkout instead of
+    being recomputed after every commit. A change that alters a figure bumps the version."""
     from benchmark import __version__
 
-    commit = git_commit()
-    return f"{__version__}+g{commit[:12]}" if commit else __version__
+    return __version__
 
 
 _PACKAGES = ("recrobust", "torch", "transformers", "textattack", "numpy", "pandas", "scipy", "scikit-learn", "implicit")

@@ -364,6 +364,28 @@ def test_real_amazon2018_gift_cards_verifies_against_recorded_digests(home, shar
         assert sum(1 for _ in fh) == 2972
 
 
+def test_real_ml_latest_small_from_an_extracted_copy_in_a_drop_folder(home, shared_data, monkeypatch):
+    # ../shared/data keeps ml-latest-small unpacked: accepted on its line counts, and said so.
+    monkeypatch.setenv("RECROBUST_MIRRORS", str(shared_data))
+    monkeypatch.setenv("RECROBUST_OFFLINE", "1")
+    folder, fmt = sources.resolve("movielens-latest-small", progress=False)
+    assert fmt == "movielens-latest"
+    m = sources.read_manifest(folder)
+    assert m["method"] == "local-copy"
+    assert m["sources"][0]["verified"].startswith("structure (extracted copy")
+    assert (folder / "ratings.csv").read_bytes() == (shared_data / "ml-latest-small" / "ratings.csv").read_bytes()
+
+
+def test_an_incomplete_extracted_copy_is_not_used(home, tmp_path, monkeypatch):
+    partial = tmp_path / "ml-latest-small"
+    partial.mkdir()
+    (partial / "movies.csv").write_text("movieId,title,genres\n")  # no ratings.csv
+    monkeypatch.setenv("RECROBUST_MIRRORS", str(tmp_path))
+    monkeypatch.setenv("RECROBUST_OFFLINE", "1")
+    with pytest.raises(DataError, match="offline mode"):
+        sources.fetch("movielens-latest-small", progress=False)
+
+
 # --------------------------------------------------------------------------- RecBole-wheel fallback
 
 
