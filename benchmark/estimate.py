@@ -27,9 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from benchmark import records as rec
-from benchmark.suite import Catalog, Suite, load_suite
-
-TIERS = ("classic", "text")
+from benchmark.suite import TIERS, Catalog, Suite, load_suite, model_tier
 
 # Per-model defaults when no record measured the cell (2-core CPU, no GPU; from DESIGN.md's
 # performance facts and the quick suite's records of 2026-12-01):
@@ -178,9 +176,9 @@ def estimate_suite(suite: str | Path | Suite, results_dir: str | Path = "results
     suite = suite if isinstance(suite, Suite) else load_suite(suite, catalog=catalog)
     timings = measured_timings(results_dir)
     est = Estimate(suite.name, suite.version, records_used=timings.n, results_dir=str(results_dir))
-    caps = {m.name: catalog.model_capabilities(m.name) for m in suite.models}
+    tiers = {m.name: model_tier(catalog, m.name) for m in suite.models}
     for group in suite.expand(catalog):
-        tier = "text" if getattr(caps[group.train.model.name], "text_input", False) else "classic"
+        tier = tiers[group.train.model.name]
         cost = est.tiers[tier]
         seconds, measured = _train_seconds(group.train, timings, tier)
         cost.train_cells += 1

@@ -40,8 +40,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from benchmark import records as rec
-from benchmark.suite import (AttackCell, AttackSpec, Catalog, CellGroup, DatasetSpec, DefenseSpec, ModelSpec, Suite,
-                             TrainCell, check_suite, dump_suite, load_suite)
+from benchmark.suite import (TIERS, AttackCell, AttackSpec, Catalog, CellGroup, DatasetSpec, DefenseSpec, ModelSpec,
+                             Suite, TrainCell, check_suite, dump_suite, load_suite, model_tier)
 
 EXECUTORS = ("local", "process", "ray")
 LOGGER = "recrobust.run"
@@ -602,12 +602,14 @@ def _remove_stale_temp(run_dir: Path) -> None:
 def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jobs: int = 1,
               executor: str = "local", address: str | None = None, progress: bool = True,
               pipeline: Pipeline | None = None, code_version: str | None = None,
-              catalog: Catalog | None = None) -> RunSummary:
+              catalog: Catalog | None = None, tier: str | None = None) -> RunSummary:
     """Run every cell of `suite` (a built-in name such as "quick", a YAML path, or a Suite),
     writing records under ``<results_dir>/<suite name>/`` and resuming from what is there.
 
     CLI: ``recrobust run --suite NAME|FILE [--jobs N] [--executor local|process|ray]
-    [--address RAY_ADDRESS] [--results DIR]``. ``--jobs N`` > 1 with the local executor
+    [--address RAY_ADDRESS] [--results DIR] [--tier classic|text]``. ``tier`` runs only the
+    cells of that cost tier's models (the other tier's cells stay pending; the records go
+    to the same folder, so two invocations make the whole run). ``--jobs N`` > 1 with the local executor
     uses a process pool of N workers; with ray it sets the CPUs of a local Ray instance.
     The suite is validated (SuiteError) and datasets are loaded before any cell runs.
     Returns a RunSummary; ``summary.failed`` non-empty means the CLI should exit 1.
@@ -616,6 +618,8 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
         raise RunnerError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
     if jobs < 1:
         raise RunnerError(f"--jobs must be >= 1, got {jobs}")
+    if tier is not None and tier not in TIERS:
+        raise RunnerError(f"unknown tier {tier!r}; use one of {', '.join(TIERS)}")
     if executor == "ray":
         _import_ray()  # fail before any work when the extra is missing
     pipeline = pipeline or Pipeline()
@@ -635,7 +639,10 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
     try:
         (run_dir / "suite.yaml").write_text(dump_suite(suite), encoding="utf-8")
         groups = suite.expand(catalog)
-        log.info("run %s (%s) with executor=%s jobs=%d code=%s", suite.name, suite.path, executor, jobs, code_version)
+        if tier is not None:
+            groups = [g for g in groups if model_tier(catalog, g.train.model.name) == tier]
+        log.info("run %s (%s) with executor=%s jobs=%d code=%s%s", suite.name, suite.path, executor, jobs,
+                 code_version, f" tier={tier}" if tier else "")
         for note in suite.notes:
             log.info("note: %s", note)
 

@@ -34,6 +34,13 @@ from benchmark.records import canonical_json, content_hash, schema_errors
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
 TASKS = ("preference", "ranking")
+# Cost tiers of a suite (`recrobust run --tier`, the dry run's report): models that score
+# rendered text (a transformer per query) and the ID-based classic ones.
+TIERS = ("classic", "text")
+
+
+def model_tier(catalog: "Catalog", model_name: str) -> str:
+    return "text" if getattr(catalog.model_capabilities(model_name), "text_input", False) else "classic"
 SIZE_DEFAULTS = {
     "history_len": 10,
     "num_negatives": 99,

@@ -291,3 +291,16 @@ def test_real_pipeline_end_to_end_on_a_movielens_slice(shared_data, tmp_path):
     assert all(other[c]["metrics"] == records[c]["metrics"] for c in records)
     md = build_leaderboard(tmp_path / "a", fmt="md")
     assert "ml-slice — preference" in md and "itemknn" in md and "profile-swap" in md
+
+
+def test_tier_runs_only_its_models_and_the_other_tier_completes_the_run(tmp_path, logs):
+    suite, pipeline = _suite(models=["popularity", "cross-encoder"], defenses=["none"])
+    classic = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", tier="classic")
+    models = {r["cell"]["model"]["name"] for r in _records(tmp_path / "toy").values()}
+    assert classic.ok and models == {"popularity"}
+    text = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", tier="text")
+    assert text.ok and text.completed == text.total and text.skipped == 0
+    whole = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t")
+    assert whole.skipped == whole.total == classic.total + text.total  # nothing left, nothing rerun
+    with pytest.raises(RunnerError, match="unknown tier 'gpu'"):
+        run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", tier="gpu")
