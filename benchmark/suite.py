@@ -8,7 +8,9 @@ the example counts (LLMs train on fewer examples than classic models).
 Expansion yields one training cell per (dataset, task, model, defense, seed) and, under it,
 one attack cell per applicable attack: text attacks need a text-input model, embedding
 attacks a differentiable one; ``models:``/``tasks:`` lists on a defense or attack restrict it
-further. An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
+further, and an attack's ``defenses:`` list (defense labels) runs it only on the models
+trained with those defenses (poisoning against ``none`` and ``detect-and-drop``, say, and no
+evasion attack on the detector's copy). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
 robustness-vs-budget plots; the leaderboard column uses the attack's own setting. A sweep's
 own ``models:`` list runs it on fewer models than the attack (sweeps multiply the cost of
 an attack, which matters for LLMs on a CPU).
@@ -107,6 +109,7 @@ class AttackSpec:
     tasks: tuple[str, ...] | None = None
     threat_model: str | None = None
     sweep: dict | None = None  # {"of": main label, "param": ..., "value": ...} on sweep cells
+    defenses: tuple[str, ...] | None = None  # defense labels whose models this attack runs on
 
     def public(self) -> dict:
         return {
@@ -372,7 +375,8 @@ class Suite:
                     for defense in self.defenses:
                         if not _applies(defense.models, defense.tasks, model, task):
                             continue
-                        attacks = [a for a in self.attacks if _attack_applies(a, model, caps[model.name], task)]
+                        attacks = [a for a in self.attacks if _attack_applies(a, model, caps[model.name], task)
+                                   and (a.defenses is None or defense.label in a.defenses)]
                         for seed in self.seeds:
                             sizes = resolve_sizes(self.sizes, model.sizes, task)
                             train = TrainCell(dataset, task, model, defense, seed, sizes)
@@ -509,7 +513,8 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
         spec = AttackSpec(name=a["name"], label=a.get("label") or _label(a["name"]), budget=a.get("budget"),
                           query_budget=a.get("query_budget"), scope=a.get("scope", "history"), goal=a.get("goal"),
                           options=a.get("options") or {}, models=tuple(a["models"]) if a.get("models") else None,
-                          tasks=tuple(a["tasks"]) if a.get("tasks") else None)
+                          tasks=tuple(a["tasks"]) if a.get("tasks") else None,
+                          defenses=tuple(a["defenses"]) if a.get("defenses") else None)
         attacks.append(spec)
         if a.get("sweep"):
             sweeps += _sweep_specs(spec, a["sweep"])
@@ -557,7 +562,7 @@ def _sweep_specs(spec: AttackSpec, sweep: dict) -> list[AttackSpec]:
             kwargs["options"][param] = value
         models = tuple(sweep["models"]) if sweep.get("models") else spec.models
         out.append(AttackSpec(name=spec.name, label=f"{spec.label}@{param}={value}", scope=spec.scope, goal=spec.goal,
-                              models=models, tasks=spec.tasks,
+                              models=models, tasks=spec.tasks, defenses=spec.defenses,
                               sweep={"of": spec.label, "param": param, "value": value}, **kwargs))
     return out
 
@@ -605,6 +610,8 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
             continue
         problems += _attack_problems(where, f"attacks/{i}", a, threat[a.name], suite.tasks)
         problems += _unknown_refs(where, f"attacks/{i}/models", a.models, model_names)
+        problems += _unknown_refs(where, f"attacks/{i}/defenses", a.defenses, {d.label for d in suite.defenses},
+                                  what="defense")
         problems += _task_refs(where, f"attacks/{i}/tasks", a.tasks, suite.tasks)
         raw = _entry(suite.raw["attacks"][i])
         if raw.get("sweep"):
@@ -678,11 +685,11 @@ def _with_threat(spec: AttackSpec, threat_model: str | None) -> AttackSpec:
     return AttackSpec(**{**spec.__dict__, "threat_model": threat_model})
 
 
-def _unknown_refs(where, at, names, known) -> list[str]:
+def _unknown_refs(where, at, names, known, what: str = "model") -> list[str]:
     if not names:
         return []
     bad = [n for n in names if n not in known]
-    return [f"{where}: at {at}: {', '.join(map(repr, bad))} not among the suite's models"] if bad else []
+    return [f"{where}: at {at}: {', '.join(map(repr, bad))} not among the suite's {what}s"] if bad else []
 
 
 def _task_refs(where, at, tasks, suite_tasks) -> list[str]:

@@ -211,3 +211,19 @@ def test_attack_that_applies_to_no_model_is_noted():
     catalog = fake_catalog()
     suite = check_suite(parse_suite(toy_suite(models=["popularity"], attacks=["profile-swap", "deepwordbug"])), catalog)
     assert any("deepwordbug" in n for n in suite.notes)
+
+
+def test_an_attacks_defenses_list_restricts_it_to_those_training_cells():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite()
+    raw["attacks"][0]["defenses"] = ["profile-augment"]  # profile-swap and its sweep
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    for group in suite.expand(catalog):
+        labels = {c.attack.label.split("@")[0] for c in group.attacks}
+        assert ("profile-swap" in labels) == (group.train.defense.label == "profile-augment")
+    raw["attacks"][0]["defenses"] = ["apr"]
+    with pytest.raises(SuiteError, match=r"at attacks/0/defenses: 'apr' not among the suite's defenses"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
