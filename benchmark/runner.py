@@ -654,7 +654,9 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
                 raise RunnerError(f"dataset {spec.name!r}: {err}") from err
         job_list = plan(suite, groups, fingerprints, run_dir, code_version)
         total = sum(1 + len(j.group.attacks) for j in job_list)
-        todo = [j for j in job_list if j.n_pending]
+        # Seed-major order: an interrupted long run has the whole grid at seed 0 before any
+        # cell of seed 1 (the order of records changes nothing else).
+        todo = sorted((j for j in job_list if j.n_pending), key=lambda j: j.group.train.seed)
         summary = RunSummary(suite.name, run_dir, log_path, total=total,
                              skipped=total - sum(j.n_pending for j in todo))
         log.info("%d cells, %d already done, %d to run", total, summary.skipped, total - summary.skipped)

@@ -362,6 +362,10 @@ def test_real_amazon2018_gift_cards_verifies_against_recorded_digests(home, shar
         "Gift_Cards_5.json.gz": "sha256", "meta_Gift_Cards.json.gz": "sha256"}
     with gzip.open(folder / "Gift_Cards_5.json.gz", "rt") as fh:
         assert sum(1 for _ in fh) == 2972
+    # Loading it by name reads the reviews, not the folder's SOURCE.json manifest.
+    from benchmark.data.load import load_dataset
+
+    assert load_dataset("amazon2018:Gift_Cards").interactions["user_id"].nunique() == 458
 
 
 def test_real_ml_latest_small_from_an_extracted_copy_in_a_drop_folder(home, shared_data, monkeypatch):

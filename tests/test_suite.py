@@ -74,8 +74,22 @@ def test_standard_is_the_full_protocol():
     assert len(suite.datasets) == 3 and any(d.name.startswith("amazon") for d in suite.datasets)
     assert len(suite.seeds) == 3
     assert {m.name for m in suite.models} == set(BUILTIN)
+    # Every attack that can run offline; the two that need a Hub masked LM are in `large`.
+    hub_only = {"bae", "bert-attack"}
+    assert {a.name for a in suite.attacks} == set(attacks.REGISTRY.names()) - hub_only
+    assert {d.name for d in suite.defenses} == set(DEFENSES)
+    assert {t.threat_model for t in suite.attacks} == {"text", "profile", "embedding", "poisoning"}
+
+
+def test_large_validates_and_covers_every_model_attack_and_defense():
+    from attacks import registry as attacks
+    from recommenders.registry import BUILTIN
+
+    suite = load_suite("large", catalog=_registry_catalog(full=False))
+    assert {m.name for m in suite.models} == set(BUILTIN)
     assert {a.name for a in suite.attacks} == set(attacks.REGISTRY.names())
     assert {d.name for d in suite.defenses} == set(DEFENSES)
+    assert "movielens-1m" in {d.name for d in suite.datasets}
 
 
 def test_protocol_hash_ignores_models_but_not_the_protocol():

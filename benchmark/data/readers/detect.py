@@ -86,8 +86,11 @@ def _detect_folder(folder: Path) -> Detected:
     if partial:
         # Reuse the 1M reader's refusal, which tells the user how to load a subset explicitly.
         return Detected("movielens-1m", folder)
+    from benchmark.data.sources import MANIFEST  # a fetched dataset's provenance file, not data
+
     reviews = sorted(
-        p for p in folder.iterdir() if p.is_file() and is_json_name(p) and not p.name.startswith("meta_")
+        p for p in folder.iterdir()
+        if p.is_file() and is_json_name(p) and not p.name.startswith("meta_") and p.name != MANIFEST
     )
     if len(reviews) == 1:
         return Detected(amazon_edition(reviews[0]), reviews[0])
