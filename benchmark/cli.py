@@ -303,6 +303,16 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_compress_records(args) -> int:
+    from benchmark import records as rec
+
+    if not Path(args.results).is_dir():
+        raise FileNotFoundError(f"no results folder {args.results}")
+    changed = sum(rec.compress_examples(path, min_bytes=args.min_bytes) for path in rec.iter_record_files(args.results))
+    print(f"compressed the per-example files of {changed} record(s) under {args.results}")
+    return 0
+
+
 def cmd_submit(args) -> int:
     from benchmark.submissions import submit_bundle
 
@@ -452,6 +462,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("bundle")
     p.add_argument("--results", default="results")
     p.set_defaults(func=cmd_submit)
+
+    p = sub.add_parser("compress-records",
+                       help="gzip the per-example files of finished records (for results committed to git)")
+    p.add_argument("results", help="a results folder (e.g. results/standard)")
+    p.add_argument("--min-bytes", type=int, default=100_000, help="leave smaller per-example files as they are")
+    p.set_defaults(func=cmd_compress_records)
     return parser
 
 

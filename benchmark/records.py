@@ -11,7 +11,9 @@ valid when its per-example file is complete.
 
 from __future__ import annotations
 
+import gzip
 import hashlib
+import io
 import json
 import math
 import os
@@ -273,13 +275,14 @@ def read_record(path: str | Path, check_examples: bool = True) -> dict:
 
 
 def read_examples(record_file: str | Path, record: dict) -> list[dict]:
-    """The per-example rows of a record (empty when it has none)."""
+    """The per-example rows of a record (empty when it has none); plain or gzip JSON lines."""
     pe = record.get("per_example")
     if not pe:
         return []
     jsonl = Path(record_file).with_name(pe["file"])
     rows = []
-    with open(jsonl, encoding="utf-8") as fh:
+    opener = gzip.open if jsonl.name.endswith(".gz") else open
+    with opener(jsonl, "rt", encoding="utf-8") as fh:
         for lineno, line in enumerate(fh, 1):
             if line.strip():
                 try:
@@ -287,6 +290,33 @@ def read_examples(record_file: str | Path, record: dict) -> list[dict]:
                 except ValueError as err:
                     raise RecordError(f"{jsonl}:{lineno}: bad JSON line ({err})") from err
     return rows
+
+
+def compress_examples(record_file: str | Path, min_bytes: int = 0) -> bool:
+    """Replace a record's per-example file by its gzip (``.examples.jsonl.gz``) when it holds
+    at least `min_bytes`; the record's ``per_example`` (file, sha256) is updated. For
+    committed results (results/standard): the rows are kept whole, at a tenth of the size.
+    The gzip is deterministic (no name, no mtime), so the same rows give the same bytes.
+    Returns whether the record changed. Both files are written atomically, the record last."""
+    record_file = Path(record_file)
+    record = read_record(record_file)
+    pe = record.get("per_example")
+    if not pe or pe["file"].endswith(".gz"):
+        return False
+    plain = record_file.with_name(pe["file"])
+    data = plain.read_bytes()
+    if len(data) < min_bytes:
+        return False
+    buf = io.BytesIO()
+    with gzip.GzipFile(filename="", mode="wb", fileobj=buf, compresslevel=9, mtime=0) as gz:
+        gz.write(data)
+    packed = buf.getvalue()
+    target = plain.with_name(plain.name + ".gz")
+    _atomic_write_bytes(target, packed)
+    record["per_example"] = {**pe, "file": target.name, "sha256": hashlib.sha256(packed).hexdigest()}
+    write_json_atomic(record_file, record)
+    plain.unlink()
+    return True
 
 
 def iter_record_files(root: str | Path) -> Iterator[Path]:

@@ -152,3 +152,25 @@ def test_suite_filter_ignores_other_protocol_versions(results, tmp_path):
     md = build_leaderboard(results, suite=str(suite_file), fmt="md")
     assert "No result records" in md and "other versions" in md
     assert "toy-a" in build_leaderboard(results, suite=None, fmt="csv")
+
+
+def test_compressed_per_example_files_give_the_same_leaderboard(results, tmp_path):
+    import shutil
+
+    from benchmark import records as rec
+    from benchmark.cli import main
+
+    packed = tmp_path / "packed"
+    shutil.copytree(results, packed)
+    assert main(["compress-records", str(packed), "--min-bytes", "0"]) == 0
+    files = list(packed.rglob("*.examples.jsonl*"))
+    assert files and all(f.name.endswith(".gz") for f in files)
+    for path, record in rec.load_records(packed, strict=True)[0]:  # sha256 of the gzip checked
+        original = rec.read_record(results / path.relative_to(packed))
+        assert rec.read_examples(path, record) == rec.read_examples(results / path.relative_to(packed), original)
+    assert build_leaderboard(packed, fmt="md") == build_leaderboard(results, fmt="md")
+    again = tmp_path / "again"  # deterministic bytes: packing the same rows twice gives the same files
+    shutil.copytree(results, again)
+    main(["compress-records", str(again), "--min-bytes", "0"])
+    assert sorted((f.name, f.read_bytes()) for f in again.rglob("*.gz")) == \
+        sorted((f.name, f.read_bytes()) for f in packed.rglob("*.gz"))
