@@ -11,8 +11,14 @@ most specific match first:
   them (``max_train_examples``) and by the ratio of epochs when both set ``epochs``;
   evaluation time is scaled by the ratio of clean test examples.
 - attack cells: same model, task, attack and budgets; else same model, task and attack;
-  else same model and attack. Measured as seconds per attacked example, times the cell's
-  ``max_attack_examples``.
+  else same model and attack; else same model, task and threat model. Measured as seconds
+  per attacked example, times the cell's ``max_attack_examples``. Poisoning cells retrain
+  the victim, so they are measured per cell (same model, task and attack, ...), and with no
+  record they cost the training cell's estimate times POISONING_RETRAIN_FACTOR.
+
+Times are CPU-bound work measured on a possibly shared machine: each measured wall time is
+scaled by the cell's CPU share (cpu_seconds / wall seconds, at most 1), so a run made while
+other jobs competed for the cores does not inflate the estimate.
 
 With no record to go by, DEFAULT_COSTS gives a per-model default (rough figures measured on
 a 2-core CPU, see docs there), and TIER_DEFAULTS one per tier for unknown models. The report
@@ -35,15 +41,17 @@ from benchmark.suite import TIERS, Catalog, Suite, load_suite, model_tier
 #   train_example: seconds per training example and epoch (text models: MiniLM trains at
 #     ~10 sequences/s at 128 tokens); eval_example: seconds per clean test example scored
 #     (ranking scores 100 candidates each); attack_example: seconds per attacked example.
+#   (CPU seconds, 1 thread, from the quick and standard suites' records of 2026-12-02.)
 DEFAULT_COSTS: dict[str, dict[str, float]] = {
-    "popularity": {"train": 2.0, "eval_example": 0.001, "attack_example": 0.05},
-    "itemknn": {"train": 5.0, "eval_example": 0.002, "attack_example": 0.2},
-    "bpr-mf": {"train": 10.0, "eval_example": 0.002, "attack_example": 0.5},
-    "sasrec": {"train": 300.0, "eval_example": 0.01, "attack_example": 1.0},
-    "cross-encoder": {"train_example": 0.1, "eval_example": 0.03, "attack_example": 15.0},
-    "two-tower": {"train_example": 0.1, "eval_example": 0.03, "attack_example": 10.0},
-    "causal-lm": {"train_example": 1.5, "eval_example": 0.4, "attack_example": 200.0},
+    "popularity": {"train": 2.0, "eval_example": 0.001, "attack_example": 0.002},
+    "itemknn": {"train": 5.0, "eval_example": 0.002, "attack_example": 0.004},
+    "bpr-mf": {"train": 12.0, "eval_example": 0.002, "attack_example": 0.02},
+    "sasrec": {"train": 60.0, "eval_example": 0.01, "attack_example": 0.05},
+    "cross-encoder": {"train_example": 0.08, "eval_example": 0.02, "attack_example": 3.5},
+    "two-tower": {"train_example": 0.08, "eval_example": 0.02, "attack_example": 2.5},
+    "causal-lm": {"train_example": 1.5, "eval_example": 0.4, "attack_example": 40.0},
 }
+POISONING_RETRAIN_FACTOR = 1.5  # a poisoning cell: retrain on train + fakes, then rank the targets
 TIER_DEFAULTS: dict[str, dict[str, float]] = {
     "classic": {"train": 60.0, "eval_example": 0.01, "attack_example": 1.0},
     "text": {"train_example": 0.2, "eval_example": 0.1, "attack_example": 30.0},
@@ -92,6 +100,7 @@ class _Timings:
 
     train: dict[tuple, list[dict]] = field(default_factory=dict)
     attack: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per attacked example
+    poisoning: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per cell
     n: int = 0
 
     def add(self, record: dict) -> None:
@@ -101,7 +110,8 @@ class _Timings:
             seconds = _num(t.get("train_seconds"))
             if seconds is None:
                 return
-            sample = {"train": seconds, "eval": _num(t.get("eval_seconds")) or 0.0,
+            share = _cpu_share(t, seconds + (_num(t.get("eval_seconds")) or 0.0))
+            sample = {"train": seconds * share, "eval": (_num(t.get("eval_seconds")) or 0.0) * share,
                       "eval_examples": _num((record.get("metrics") or {}).get("clean", {}).get("examples")),
                       "train_examples": _num(cell["sizes"].get("max_train_examples")),
                       "epochs": _num((cell["model"].get("options") or {}).get("epochs"))}
@@ -109,14 +119,28 @@ class _Timings:
                 self.train.setdefault(key, []).append(sample)
         else:
             seconds = _num(t.get("attack_seconds"))
-            examples = _num((record.get("metrics") or {}).get("attack", {}).get("examples"))
-            if seconds is None or not examples:
+            if seconds is None:
                 return
+            seconds *= _cpu_share(t, seconds)
             a = cell["attack"]
+            if a.get("threat_model") == "poisoning":
+                for key in ((model, task, a["name"]), (model, a["name"]), (model, task, "poisoning")):
+                    self.poisoning.setdefault(key, []).append(seconds)
+                self.n += 1
+                return
+            examples = _num((record.get("metrics") or {}).get("attack", {}).get("examples"))
+            if not examples:
+                return
             for key in ((model, task, a["name"], a.get("budget"), a.get("query_budget")), (model, task, a["name"]),
-                        (model, a["name"])):
+                        (model, a["name"]), (model, task, a.get("threat_model"))):
                 self.attack.setdefault(key, []).append(seconds / examples)
         self.n += 1
+
+
+def _cpu_share(timings: dict, wall: float) -> float:
+    """The share of a cell's wall time it had a core for (1 when unknown or on an idle machine)."""
+    cpu = _num(timings.get("cpu_seconds"))
+    return min(1.0, cpu / wall) if cpu and wall and wall > 0 else 1.0
 
 
 def measured_timings(results_dir: str | Path) -> _Timings:
@@ -159,9 +183,15 @@ def _train_seconds(cell, timings: _Timings, tier: str) -> tuple[float, bool]:
 
 def _attack_seconds(acell, timings: _Timings, tier: str) -> tuple[float, bool]:
     cell, a = acell.train, acell.attack
+    if a.threat_model == "poisoning":
+        for key in ((cell.model.name, cell.task, a.name), (cell.model.name, a.name),
+                    (cell.model.name, cell.task, "poisoning")):
+            if timings.poisoning.get(key):
+                return statistics.median(timings.poisoning[key]), True
+        return _train_seconds(cell, timings, tier)[0] * POISONING_RETRAIN_FACTOR, False
     examples = _num(cell.sizes.get("max_attack_examples")) or _num(cell.sizes.get("max_eval_examples")) or 1000
     for key in ((cell.model.name, cell.task, a.name, a.budget, a.query_budget), (cell.model.name, cell.task, a.name),
-                (cell.model.name, a.name)):
+                (cell.model.name, a.name), (cell.model.name, cell.task, a.threat_model)):
         per = timings.attack.get(key)
         if per:
             return statistics.median(per) * examples, True

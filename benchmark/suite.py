@@ -10,7 +10,8 @@ one attack cell per applicable attack: text attacks need a text-input model, emb
 attacks a differentiable one; ``models:``/``tasks:`` lists on a defense or attack restrict it
 further, and an attack's ``defenses:`` list (defense labels) runs it only on the models
 trained with those defenses (poisoning against ``none`` and ``detect-and-drop``, say, and no
-evasion attack on the detector's copy). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
+evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) only on
+those datasets (the whole text battery on one dataset, two attacks on the others). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
 robustness-vs-budget plots; the leaderboard column uses the attack's own setting. A sweep's
 own ``models:`` list runs it on fewer models than the attack (sweeps multiply the cost of
 an attack, which matters for LLMs on a CPU).
@@ -110,6 +111,7 @@ class AttackSpec:
     threat_model: str | None = None
     sweep: dict | None = None  # {"of": main label, "param": ..., "value": ...} on sweep cells
     defenses: tuple[str, ...] | None = None  # defense labels whose models this attack runs on
+    datasets: tuple[str, ...] | None = None  # dataset labels it runs on
 
     def public(self) -> dict:
         return {
@@ -302,6 +304,26 @@ class Suite:
     def protocol_hash(self) -> str:
         return content_hash(self.protocol())
 
+    def cell_keys(self, catalog: "Catalog | None" = None) -> set[str]:
+        """One key per cell of this grid (its config without the dataset fingerprint, which
+        the dataset's name and format pin): a record made under an earlier revision of the
+        same suite version (a column added since, say) still belongs to it when its cell is
+        one of these, with the same options, sizes and seed."""
+        catalog = catalog or Catalog.from_registries()
+        saved = self.attacks
+        if not self.checked:  # records carry each attack's threat model: fill it as check_suite does
+            self.attacks = [a if a.threat_model else _with_threat(a, catalog.attack_threat_model(a.name))
+                            for a in self.attacks]
+        try:
+            groups = self.expand(catalog)
+        finally:
+            self.attacks = saved
+        keys = set()
+        for group in groups:
+            for cell in (group.train, *group.attacks):
+                keys.add(cell_key(cell.config(fingerprint="")))
+        return keys
+
     def identity(self) -> dict:
         """The suite block every record carries."""
         return {"name": self.name, "version": self.version, "protocol_hash": self.protocol_hash()}
@@ -347,6 +369,11 @@ class Suite:
             if not keep(a.get("models")) or _registry_threat_model(a["name"]) == "poisoning":
                 continue
             a = {**a, "models": [label]} if a.get("models") else a
+            if a.get("defenses"):  # only the defenses the submission keeps
+                kept = [d for d in a["defenses"] if d in {x.get("label") or _label(x["name"]) for x in defenses}]
+                if not kept:
+                    continue
+                a = {**a, "defenses": kept}
             sweep = a.get("sweep")
             if sweep and sweep.get("models"):
                 if keep(sweep["models"]):
@@ -376,7 +403,8 @@ class Suite:
                         if not _applies(defense.models, defense.tasks, model, task):
                             continue
                         attacks = [a for a in self.attacks if _attack_applies(a, model, caps[model.name], task)
-                                   and (a.defenses is None or defense.label in a.defenses)]
+                                   and (a.defenses is None or defense.label in a.defenses)
+                                   and (a.datasets is None or dataset.label in a.datasets)]
                         for seed in self.seeds:
                             sizes = resolve_sizes(self.sizes, model.sizes, task)
                             train = TrainCell(dataset, task, model, defense, seed, sizes)
@@ -389,6 +417,13 @@ class Suite:
         return (f"suite {self.name} v{self.version}: {len(groups)} training cells, {n_attacks} attack cells "
                 f"({len(self.datasets)} datasets x {len(self.tasks)} tasks x {len(self.models)} models x "
                 f"{len(self.defenses)} defenses x {len(self.leaderboard_attacks())} attacks x {len(self.seeds)} seeds)")
+
+
+def cell_key(config: dict) -> str:
+    """A cell's config as a key, the dataset fingerprint left out (see Suite.cell_keys)."""
+    cfg = copy.deepcopy(config)
+    cfg.get("dataset", {}).pop("fingerprint", None)
+    return canonical_json(cfg)
 
 
 def _kind(caps) -> tuple[bool, bool]:
@@ -514,7 +549,8 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
                           query_budget=a.get("query_budget"), scope=a.get("scope", "history"), goal=a.get("goal"),
                           options=a.get("options") or {}, models=tuple(a["models"]) if a.get("models") else None,
                           tasks=tuple(a["tasks"]) if a.get("tasks") else None,
-                          defenses=tuple(a["defenses"]) if a.get("defenses") else None)
+                          defenses=tuple(a["defenses"]) if a.get("defenses") else None,
+                          datasets=tuple(a["datasets"]) if a.get("datasets") else None)
         attacks.append(spec)
         if a.get("sweep"):
             sweeps += _sweep_specs(spec, a["sweep"])
@@ -562,7 +598,7 @@ def _sweep_specs(spec: AttackSpec, sweep: dict) -> list[AttackSpec]:
             kwargs["options"][param] = value
         models = tuple(sweep["models"]) if sweep.get("models") else spec.models
         out.append(AttackSpec(name=spec.name, label=f"{spec.label}@{param}={value}", scope=spec.scope, goal=spec.goal,
-                              models=models, tasks=spec.tasks, defenses=spec.defenses,
+                              models=models, tasks=spec.tasks, defenses=spec.defenses, datasets=spec.datasets,
                               sweep={"of": spec.label, "param": param, "value": value}, **kwargs))
     return out
 
@@ -612,6 +648,8 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         problems += _unknown_refs(where, f"attacks/{i}/models", a.models, model_names)
         problems += _unknown_refs(where, f"attacks/{i}/defenses", a.defenses, {d.label for d in suite.defenses},
                                   what="defense")
+        problems += _unknown_refs(where, f"attacks/{i}/datasets", a.datasets, {d.label for d in suite.datasets},
+                                  what="dataset")
         problems += _task_refs(where, f"attacks/{i}/tasks", a.tasks, suite.tasks)
         raw = _entry(suite.raw["attacks"][i])
         if raw.get("sweep"):

@@ -174,3 +174,23 @@ def test_compressed_per_example_files_give_the_same_leaderboard(results, tmp_pat
     main(["compress-records", str(again), "--min-bytes", "0"])
     assert sorted((f.name, f.read_bytes()) for f in again.rglob("*.gz")) == \
         sorted((f.name, f.read_bytes()) for f in packed.rglob("*.gz"))
+
+
+def test_a_column_added_to_the_same_suite_version_keeps_the_finished_cells(results, tmp_path):
+    # Records of an earlier revision of the suite (same name and version) still count when
+    # their cell is in the current grid unchanged; a cell whose options changed does not.
+    import yaml
+
+    board = collect(results, None)
+    n_before = len(board.entries)
+    grown = toy_suite(seeds=[0, 1], sizes={"max_eval_examples": 300, "max_attack_examples": 300})
+    grown["attacks"].append({"name": "profile-delete", "budget": 2})
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(grown))
+    assert len(collect(results, str(path)).entries) == n_before
+    changed = dict(grown, attacks=[dict(grown["attacks"][0], budget=4), *grown["attacks"][1:]])
+    path.write_text(yaml.safe_dump(changed))
+    kept = collect(results, str(path))
+    assert 0 < len(kept.entries) < n_before
+    assert not any(e.record["cell"].get("attack", {}).get("label") == "profile-swap" for e in kept.entries)
+    assert any("ignored" in p for p in kept.problems)

@@ -241,3 +241,21 @@ def test_an_attacks_defenses_list_restricts_it_to_those_training_cells():
     raw["attacks"][0]["defenses"] = ["apr"]
     with pytest.raises(SuiteError, match=r"at attacks/0/defenses: 'apr' not among the suite's defenses"):
         check_suite(parse_suite(raw, "toy.yaml"), catalog)
+
+
+def test_an_attacks_datasets_list_restricts_it_to_those_datasets():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite(datasets=["toy-a", "toy-b"])
+    raw["attacks"][1]["datasets"] = ["toy-b"]  # rating-flip
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    groups = suite.expand(catalog)
+    assert {g.train.dataset.label for g in groups} == {"toy-a", "toy-b"}
+    for group in groups:
+        has = any(c.attack.label == "rating-flip" for c in group.attacks)
+        assert has == (group.train.dataset.label == "toy-b" and group.train.task == "preference")
+    raw["attacks"][1]["datasets"] = ["ml-1m"]
+    with pytest.raises(SuiteError, match=r"at attacks/1/datasets: 'ml-1m' not among the suite's datasets"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
