@@ -206,7 +206,8 @@ def _records_of(collected, t: lb.Table, row: dict) -> list:
 
 def _cell_records(entries: list, column: str) -> str:
     """The record ids behind one table cell (a tooltip): training records for clean columns,
-    the attack's records for its column, every record of the row for the aggregates."""
+    the attack's records (and its sweep) for its column and area, the attack columns' for the
+    aggregates."""
     if column.startswith("clean:"):
         hit = [e for e in entries if e.record["kind"] == "train"]
     elif column.startswith(("attack:", "area:")):
