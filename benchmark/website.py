@@ -106,6 +106,11 @@ def safe_url(value) -> str | None:
     return value if isinstance(value, str) and SAFE_URL.fullmatch(value) else None
 
 
+def _classes(**flags) -> str:
+    """An HTML class attribute value from flags: _classes(best=True, degenerate=False) == "best"."""
+    return " ".join(name for name, on in flags.items() if on)
+
+
 def _page_name(t: lb.Table) -> str:
     return f"{lb._slug(t.protocol['suite'])}-{lb._slug(t.dataset)}-{lb._slug(t.task)}.html"
 
@@ -229,9 +234,11 @@ def _table_page(t: lb.Table, collected, cards: dict, figures: list[Plot], poison
     for info, r in zip(t.rows, v["rows"]):
         card = cards.get((info["source"], info["model"]))
         entries = _records_of(collected, t, info)
-        cells = [dict(c, sort=_sort_value(c["text"]), degenerate=i in degenerate_cols,
-                      records=_cell_records(entries, v["columns"][i])) for i, c in enumerate(r["cells"])]
+        cells = [dict(c, sort=_sort_value(c["text"]), records=_cell_records(entries, v["columns"][i]),
+                      classes=_classes(best=c["best"], degenerate=i in degenerate_cols))
+                 for i, c in enumerate(r["cells"])]
         rows.append(dict(r, cells=cells, submitted=bool(info["source"]),
+                         classes=_classes(submitted=info["source"], **{"below-majority": r["below_majority"]}),
                          card=_rel(root / card.href, page_dir) if card else "",
                          verified=bool(card and card.verification)))
         if card is not None and t.has_submissions:
@@ -243,7 +250,9 @@ def _table_page(t: lb.Table, collected, cards: dict, figures: list[Plot], poison
         attacks = [a for a in t.attacks if t.threat_models.get(a, "other") == threat]
         if threat == "poisoning" or not attacks:
             continue
-        details = [dict(d, n_sort=str(d["n"]), **{k: dict(d[k], sort=_sort_value(d[k]["text"]))
+        details = [dict(d, n_sort=str(d["n"]),
+                        classes=_classes(degenerate=d["degenerate"], **{"below-majority": d["below_majority"]}),
+                        **{k: dict(d[k], sort=_sort_value(d[k]["text"]))
                                                   for k in ("clean", "robust", "asr", "drop")})
                    for d in v["details"] if d["attack"] in attacks]
         plots = [_figure(p, page_dir) for p in mine if p.kind in ("budget", "epsilon") and p.family in attacks]
@@ -322,11 +331,18 @@ def _suite_blocks(tables: list[lb.Table], collected, suite) -> list[dict]:
                     attacks.setdefault("poisoning", {}).setdefault(
                         a, f"fake users {budget:.0%} of real users" if isinstance(budget, float) else "")
         seeds = sorted({s for t in mine for s in t.protocol["seeds"]})
-        sizes = mine[0].protocol["sizes"] if mine else {}
+        values: dict[str, dict[str, set]] = {}  # task -> size -> values over the training cells
+        for e in collected.entries:
+            if e.record["kind"] == "train" and e.record["suite"]["name"] == name:
+                for k, val in (e.cell.get("sizes") or {}).items():
+                    values.setdefault(e.cell["task"], {}).setdefault(k, set()).add("all" if val is None else str(val))
+        sizes = {task: [(k, " / ".join(sorted(vals, key=lambda x: (x == "all", len(x), x)))
+                         + (" (by model)" if len(vals) > 1 else "")) for k, vals in sorted(per.items())]
+                 for task, per in values.items()}
         blocks.append({"name": name, "version": block.get("version", ""), "hash": block.get("protocol_hash", ""),
                        "description": description,
                        "datasets": sorted({t.dataset for t in mine}), "tasks": sorted({t.task for t in mine}),
-                       "seeds": seeds, "sizes": [(k, sizes[k]) for k in sorted(sizes)],
+                       "seeds": seeds, "sizes": sorted(sizes.items()),
                        "attacks": [(THREAT_TITLES[th], sorted(attacks[th].items())) for th in THREAT_ORDER
                                    if th in attacks]})
     return blocks

@@ -95,7 +95,11 @@ def test_site_has_index_a_page_per_table_and_model_cards(board):
     # Sections per threat model; the degenerate column and its cells are marked.
     assert 'id="profile"' in pref and 'id="embedding"' in pref
     assert 'class="degenerate" title="degenerate column: not ranked">rating-flip ‡' in pref
-    assert pref.count('class=" degenerate"') + pref.count('class="best degenerate"') == len(board["tables"][0].rows)
+    refs = _Refs()
+    refs.feed(pref)
+    hatched = [a for tag, a in refs.tags if tag == "td" and "degenerate" in a.get("class", "").split()]
+    assert len(hatched) == len(board["tables"][0].rows)  # rating-flip's cell in every row
+    assert any(tag == "tr" and a.get("class") == "degenerate" for tag, a in refs.tags)  # its per-attack lines
     # The submitted row is marked, with its reported figure flagged.
     assert 'class="submitted"' in pref and "badge submitted" in pref and "mean robust 0.990" in pref and "⚠" in pref
     card = pages[subs[0]]
@@ -190,6 +194,10 @@ def test_rendered_site_in_headless_chromium(board):
         assert [float(r) for r in ranks] == sorted(float(r) for r in ranks) and column("board", 0) != before
         driver.find_elements(By.CSS_SELECTOR, "#board thead th")[rank].click()  # again: descending
         assert [float(r) for r in column("board", rank)] == sorted((float(r) for r in ranks), reverse=True)
+        hatch = "return getComputedStyle(document.querySelector(arguments[0])).backgroundImage"
+        assert "repeating-linear-gradient" in driver.execute_script(hatch, "#board th.degenerate")
+        assert "repeating-linear-gradient" in driver.execute_script(hatch, "#board td.degenerate")
+        assert driver.execute_script(hatch, "#board td:not(.degenerate)") == "none"
         driver.find_elements(By.CSS_SELECTOR, "#board thead th")[0].click()  # by model name
         names = [n.lower() for n in column("board", 0)]
         assert names == sorted(names)
