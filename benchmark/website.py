@@ -389,7 +389,8 @@ def write_site(site_dir: str | Path, tables: list[lb.Table], collected, figures:
         page_dir = site_dir / Path(card.href).parent
         records = sorted((_record_line(e, page_dir, results_dir, metric) for e in card.entries),
                          key=lambda r: (r["suite"], r["dataset"], r["task"], r["defense"], r["kind"] != "train",
-                                        r["threat"], r["attack"], r["seed"], r["cell_id"]))
+                                        THREAT_ORDER.index(r["threat"]) if r["threat"] in THREAT_ORDER else 9,
+                                        r["attack"], r["seed"], r["cell_id"]))
         info = {k: card.info.get(k) for k in ("authors", "license", "description", "contact", "implementation",
                                               "method", "registry_name", "options")}
         links = [(label, card.info.get(k), safe_url(card.info.get(k))) for k, label in
