@@ -375,8 +375,10 @@ def write_site(site_dir: str | Path, tables: list[lb.Table], collected, figures:
         if (p.suite, p.dataset) not in placed:
             table_pages.append({"page": f"{lb._slug(p.suite)}-{lb._slug(p.dataset)}-poisoning.html", "view": None,
                                 "rows": [], "sections": [{"id": "poisoning", "title": "Poisoning", "details": [],
-                                                          "settings": [], "plots": [],
-                                                          "poisoning": [_poison_view(p)]}],
+                                                          "settings": [], "poisoning": [_poison_view(p)],
+                                                          "plots": [_figure(f, site_dir) for f in figures
+                                                                    if f.kind == "poisoning" and f.suite == p.suite
+                                                                    and f.dataset == p.dataset]}],
                                 "plots": [], "dataset": p.dataset, "task": "ranking", "suite": {"name": p.suite},
                                 "protocol": None, "n_rows": 0, "submitted_rows": 0, "degenerate_cols": [],
                                 "threats": {}})
