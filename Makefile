@@ -22,6 +22,9 @@ $(VENV)/.installed: pyproject.toml
 # them those attacks report themselves unavailable.
 WORDNET_DIR := /usr/share/wordnet
 WORDNET_PKGS := wordnet-base wordnet-sense-index
+# Headless Chromium + its WebDriver for the leaderboard site's browser test
+# (tests/test_website.py, through selenium); best effort the same way: skipped without them.
+BROWSER_PKGS := chromium chromium-driver
 
 system-data:
 	@if [ ! -d $(WORDNET_DIR) ] && command -v apt-get >/dev/null 2>&1; then \
@@ -29,6 +32,12 @@ system-data:
 	  $$SUDO apt-get install -y -q $(WORDNET_PKGS) >/dev/null 2>&1 \
 	  || { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q $(WORDNET_PKGS) >/dev/null; } \
 	  || echo "WordNet not installed ($(WORDNET_PKGS)): pwws will report itself unavailable"; \
+	fi
+	@if ! command -v chromedriver >/dev/null 2>&1 && command -v apt-get >/dev/null 2>&1; then \
+	  SUDO=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+	  $$SUDO apt-get install -y -q $(BROWSER_PKGS) >/dev/null 2>&1 \
+	  || { $$SUDO apt-get update -q >/dev/null 2>&1 && $$SUDO apt-get install -y -q $(BROWSER_PKGS) >/dev/null; } \
+	  || echo "Chromium not installed ($(BROWSER_PKGS)): the site's browser test will be skipped"; \
 	fi
 
 setup: $(VENV)/.installed system-data

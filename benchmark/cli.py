@@ -270,7 +270,7 @@ def cmd_run(args) -> int:
 
 
 def cmd_leaderboard(args) -> int:
-    from benchmark.leaderboard import build_leaderboard, collect
+    from benchmark.leaderboard import SITE_DIR, build_leaderboard, collect
 
     if not collect(args.results, args.suite).entries:  # nothing to rank is an error, not an empty board
         where = f"{args.results}" + (f" for suite {args.suite}" if args.suite else "")
@@ -279,6 +279,12 @@ def cmd_leaderboard(args) -> int:
         return 1
     text = build_leaderboard(args.results, suite=args.suite, fmt=args.format, out_dir=args.out)
     print(text)
+    if args.out:
+        print(f"recrobust: site written to {Path(args.out) / SITE_DIR / 'index.html'} (open it in a browser)",
+              file=sys.stderr)
+    elif args.format == "html":
+        print("recrobust: note: this is the single-page table; --out DIR also writes the site (DIR/site/index.html)",
+              file=sys.stderr)
     return 0
 
 
@@ -437,7 +443,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--results", default="results")
     p.add_argument("--suite")
     p.add_argument("--format", choices=["md", "latex", "csv", "html"], default="md")
-    p.add_argument("--out", help="directory to write tables and plots into")
+    p.add_argument("--out", help="directory to write every format, plots/ and the static HTML site (site/) into")
     p.set_defaults(func=cmd_leaderboard)
 
     p = sub.add_parser("check-model", help="conformance check of a recommender (fit/score/save/load contract)")

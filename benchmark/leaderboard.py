@@ -37,6 +37,7 @@ from benchmark.metrics import PRIMARY_METRIC, auc, ndcg_at_k
 
 FORMATS = ("md", "latex", "csv", "html")
 FILE_NAMES = {"md": "leaderboard.md", "latex": "leaderboard.tex", "csv": "leaderboard.csv", "html": "leaderboard.html"}
+SITE_DIR = "site"  # with an output folder: the static HTML site (benchmark.website), index.html first
 DEFAULT_METRIC = {"preference": "accuracy", "ranking": "ndcg@10"}
 LOWER_IS_BETTER = {"log_loss"}
 BINARY_METRICS = {"accuracy", "hr@10", "target_out_of_top10"}
@@ -294,6 +295,7 @@ class Table:
     details: pd.DataFrame | None = None  # one line per (row, attack): same-example clean, robust, ASR, drop
     degenerate: dict[str, str] = field(default_factory=dict)  # attack label -> why it is not ranked on
     areas: list[str] = field(default_factory=list)  # attack families with an area-under-budget column
+    threat_models: dict[str, str] = field(default_factory=dict)  # attack label -> threat model
 
     @property
     def title(self) -> str:
@@ -432,9 +434,11 @@ def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], car
         stats = _reported(stats, rows, cards, dataset, task, metric)
     protocol = _protocol(train, attacks, attack_labels, suite)
     detail_stats = _detail_significance(detail_stats, stats)
+    threats = {e.cell["attack"]["label"]: e.cell["attack"].get("threat_model") or "other" for e in attacks}
     return Table(suite, dataset, task, metric, clean_metrics, attack_labels, common, stats,
                  sorted(rows.values(), key=lambda r: (r["source"], r["model"], r["defense_name"] != "none", r["defense"])),
-                 protocol, has_sub, details=detail_stats, degenerate=degenerate, areas=area_families)
+                 protocol, has_sub, details=detail_stats, degenerate=degenerate, areas=area_families,
+                 threat_models={a: threats[a] for a in attack_labels})
 
 
 def _attack_detail(e: Entry, rows: list[dict], metric: str, robust: float, sample: dict | None) -> dict:
@@ -839,7 +843,7 @@ def table_view(t: Table, ci: bool = True) -> dict:
                             "robust": _detail_value(line, "robust"), "asr": _detail_value(line, "asr"),
                             "drop": _detail_value(line, "drop"), "sig": bool(line["significant"])})
     return {"title": t.title, "label": f"{_slug(t.protocol['suite'])}-{_slug(t.dataset)}-{_slug(t.task)}",
-            "headers": [h for _, h in cols],
+            "headers": [h for _, h in cols], "columns": [c for c, _ in cols],
             "rows": rows, "details": details, "caption": _caption(t, str), "notes": _notes(t),
             "has_submissions": t.has_submissions, "metric": METRIC_NAMES.get(t.metric, t.metric)}
 
@@ -975,7 +979,9 @@ def build_leaderboard(results_dir: str | Path = "results", suite: str | None = N
 
     CLI: ``recrobust leaderboard [--results DIR] [--suite S] [--format md|latex|csv|html]
     [--out DIR]``. With `out_dir`, every format is written there (leaderboard.md/.tex/.csv/
-    .html) plus plots/ (PNG and PDF), and the requested format is returned for printing.
+    .html) plus plots/ (PNG and PDF) and site/ (the static HTML site: index.html, one page
+    per dataset x task, model cards; benchmark.website), and the requested format is
+    returned for printing.
     `suite` limits the tables to one suite's current protocol (name or YAML path).
     """
     if fmt not in FORMATS:
@@ -985,16 +991,23 @@ def build_leaderboard(results_dir: str | Path = "results", suite: str | None = N
     tables = build_tables(collected, n_boot=n_boot or settings.get("bootstrap", 1000),
                           alpha=settings.get("alpha", 0.05), seed=seed, metric=settings.get("metric"))
     texts = {f: render(tables, f) for f in (FORMATS if out_dir else (fmt,))}
-    texts = append_poisoning(texts, collected, Path(out_dir) / "plots" if out_dir and plots else None)
+    texts = append_poisoning(texts, collected)
     if out_dir:
         out = Path(out_dir)
         out.mkdir(parents=True, exist_ok=True)
         for f, text in texts.items():
             rec._atomic_write_bytes(out / FILE_NAMES[f], text.encode("utf-8"))
+        figures = []
         if plots:
-            from benchmark.plots import write_plots
+            from benchmark.plots import draw_plots
+            from benchmark.poisoning_board import draw_budget_plots
 
-            write_plots(collected, out / "plots", metric=settings.get("metric"), tables=tables)
+            figures = draw_budget_plots(collected, out / "plots")
+            figures += draw_plots(collected, out / "plots", metric=settings.get("metric"), tables=tables)
+        from benchmark.website import write_site
+
+        write_site(out / SITE_DIR, tables, collected, figures, results_dir, downloads=[out / FILE_NAMES[f] for f in texts],
+                   suite=suite, metric=settings.get("metric"))
     text = texts[fmt]
     if collected.problems and fmt == "md":
         text += "\n" + "\n".join(f"<!-- note: {escape_html(p)} -->" for p in collected.problems) + "\n"

@@ -15,11 +15,35 @@
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 DEFAULT_METRIC = {"preference": "accuracy", "ranking": "ndcg@10"}
+
+
+@dataclass(frozen=True)
+class Plot:
+    """One written figure and what it shows, so a page can put it next to its table.
+
+    kind: "tradeoff" (clean vs mean robust of a table), "budget" (robust metric vs a swept
+    budget or option), "epsilon" (an embedding attack's curve), "rounds" (adversarial-
+    training rounds), "poisoning" (target exposure vs fake-user budget). task is None for
+    poisoning plots (ranking only); family is the attack label for budget/epsilon/poisoning."""
+
+    png: Path
+    pdf: Path
+    kind: str
+    suite: str
+    dataset: str
+    task: str | None
+    family: str | None
+    title: str
+
+    @property
+    def files(self) -> list[Path]:
+        return [self.png, self.pdf]
 
 
 def _slug(text) -> str:
@@ -127,11 +151,23 @@ def tradeoff_plot(table, stem: Path) -> list[Path]:
 def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tables=None) -> list[Path]:
     """Write every plot the records support under out_dir; returns the files written.
     With `tables` (leaderboard tables), also one clean-vs-robust scatter per table."""
+    return [f for plot in draw_plots(collected, out_dir, metric, tables) for f in plot.files]
+
+
+def draw_plots(collected, out_dir: str | Path, metric: dict | None = None, tables=None) -> list[Plot]:
+    """write_plots, returning what each figure shows (see Plot) instead of bare paths."""
     metric = {**DEFAULT_METRIC, **(metric or {})}
     out_dir = Path(out_dir)
-    written: list[Path] = []
+    written: list[Plot] = []
+
+    def add(paths: list[Path], kind: str, suite: str, dataset: str, task: str | None, family: str | None,
+            title: str) -> None:
+        if paths:
+            written.append(Plot(paths[0], paths[1], kind, suite, dataset, task, family, title))
+
     for t in tables or []:
-        written += tradeoff_plot(t, out_dir / _slug(f"{t.suite['name']}-{t.dataset}-{t.task}-clean-vs-robust"))
+        add(tradeoff_plot(t, out_dir / _slug(f"{t.suite['name']}-{t.dataset}-{t.task}-clean-vs-robust")),
+            "tradeoff", t.suite["name"], t.dataset, t.task, None, f"{t.dataset} {t.task}: utility vs robustness")
     cards = collected.cards
     attacks = [e for e in collected.entries if e.record["kind"] == "attack"]
     trains = [e for e in collected.entries if e.record["kind"] == "train"]
@@ -157,10 +193,10 @@ def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tabl
     for (suite, dataset, task, family), info in sorted(families.items()):
         param = info["param"]
         xlabel = {"budget": "attack budget (edits)", "query_budget": "model-query budget"}.get(param, param)
-        written += _plot_lines(info["series"], f"{dataset} {task}: {family} — robust {metric[task]} vs {param}",
-                               xlabel, f"robust {metric[task]}",
-                               out_dir / _slug(f"{suite}-{dataset}-{task}-{family}-vs-{param}"),
-                               log_x=(param == "query_budget"))
+        title = f"{dataset} {task}: {family} — robust {metric[task]} vs {param}"
+        add(_plot_lines(info["series"], title, xlabel, f"robust {metric[task]}",
+                        out_dir / _slug(f"{suite}-{dataset}-{task}-{family}-vs-{param}"), log_x=(param == "query_budget")),
+            "budget", suite, dataset, task, family, title)
 
     # 2. embedding-attack curves (epsilon grid inside one cell).
     curves: dict[tuple, dict] = {}
@@ -176,9 +212,10 @@ def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tabl
             if eps is not None and y is not None:
                 series.setdefault(float(eps), []).append(y)
     for (suite, dataset, task, label), series in sorted(curves.items()):
-        written += _plot_lines(series, f"{dataset} {task}: {label} — robust {metric[task]} vs epsilon",
-                               "epsilon (relative L2)", f"robust {metric[task]}",
-                               out_dir / _slug(f"{suite}-{dataset}-{task}-{label}-vs-epsilon"))
+        title = f"{dataset} {task}: {label} — robust {metric[task]} vs epsilon"
+        add(_plot_lines(series, title, "epsilon (relative L2)", f"robust {metric[task]}",
+                        out_dir / _slug(f"{suite}-{dataset}-{task}-{label}-vs-epsilon")),
+            "epsilon", suite, dataset, task, label, title)
 
     # 3. robustness vs adversarial-training round.
     rounds: dict[tuple, tuple[dict, dict]] = {}
@@ -200,7 +237,8 @@ def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tabl
     for (suite, dataset, task), (robust_series, clean_series) in sorted(rounds.items()):
         if not robust_series:
             continue
-        written += _plot_lines(robust_series, f"{dataset} {task}: robust {metric[task]} (solid) and clean (dashed) "
-                               f"vs adversarial-training round", "round", metric[task],
-                               out_dir / _slug(f"{suite}-{dataset}-{task}-defense-rounds"), dashed=clean_series)
+        title = f"{dataset} {task}: robust {metric[task]} (solid) and clean (dashed) vs adversarial-training round"
+        add(_plot_lines(robust_series, title, "round", metric[task],
+                        out_dir / _slug(f"{suite}-{dataset}-{task}-defense-rounds"), dashed=clean_series),
+            "rounds", suite, dataset, task, None, title)
     return written

@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 
 from benchmark.escaping import escape_latex, escape_md
-from benchmark.plots import _plot_lines, _slug
+from benchmark.plots import Plot, _plot_lines, _slug
 
 THREAT = "poisoning"
 METRIC = "target_hr@10"
+NOTE = ("Target HR@10 over real test users who never interacted with a target (target + 98 of the "
+        "user's sampled negatives), the victim retrained on train + fake users; mean ± std over seeds. "
+        "NDCG@10 after: the clean ranking metric of the poisoned models (mean over attacks).")
 
 
 def is_poisoning(entry) -> bool:
@@ -76,9 +79,7 @@ def render_markdown(tables: list[PoisonTable]) -> str:
     out = []
     for t in tables:
         out.append(f"\n## Poisoning: {escape_md(t.dataset)} ({escape_md(t.suite)}), target HR@10 after fake-user injection\n")
-        out.append("Target HR@10 over real test users who never interacted with a target (target + 98 of the "
-                   "user's sampled negatives), the victim retrained on train + fake users; mean ± std over seeds. "
-                   "NDCG@10 after: the clean ranking metric of the poisoned models (mean over attacks).\n")
+        out.append(NOTE + "\n")
         head = _header(t)
         out.append("| " + " | ".join(escape_md(h) for h in head) + " |")
         out.append("|" + "---|" * len(head))
@@ -105,6 +106,11 @@ def render_latex(tables: list[PoisonTable]) -> str:
 
 def write_budget_plots(collected, out_dir: Path) -> list[Path]:
     """Target HR@10 vs fake-user budget, one line per model / defense, per swept attack."""
+    return [f for plot in draw_budget_plots(collected, out_dir) for f in plot.files]
+
+
+def draw_budget_plots(collected, out_dir: Path) -> list[Plot]:
+    """write_budget_plots, returning what each figure shows (benchmark.plots.Plot)."""
     swept = {(e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["attack"]["sweep"]["of"])
              for e in collected.entries if is_poisoning(e) and e.cell["attack"].get("sweep")}
     series: dict[tuple, dict] = {}
@@ -118,12 +124,19 @@ def write_budget_plots(collected, out_dir: Path) -> list[Path]:
         if key in swept and x is not None and y is not None:
             line = f"{e.cell['model']['label']} / {e.cell['defense']['label']}"
             series.setdefault(key, {}).setdefault(line, {}).setdefault(float(x), []).append(float(y))
-    written: list[Path] = []
+    written: list[Plot] = []
     for (suite, dataset, family), lines in sorted(series.items()):
-        written += _plot_lines(lines, f"{dataset}: {family} — target HR@10 vs fake-user budget",
-                               "fake users (fraction of real users)", "target HR@10",
-                               Path(out_dir) / _slug(f"{suite}-{dataset}-poisoning-{family}-vs-fake-users"))
+        title = f"{dataset}: {family} — target HR@10 vs fake-user budget"
+        paths = _plot_lines(lines, title, "fake users (fraction of real users)", "target HR@10",
+                            Path(out_dir) / _slug(f"{suite}-{dataset}-poisoning-{family}-vs-fake-users"))
+        written.append(Plot(paths[0], paths[1], "poisoning", suite, dataset, None, family, title))
     return written
+
+
+def table_view(t: PoisonTable) -> dict:
+    """The format-neutral view of a poisoning table (raw strings), for the HTML site."""
+    return {"suite": t.suite, "dataset": t.dataset, "headers": _header(t), "note": NOTE,
+            "rows": [[name] + _cells(t, row) for name, row in sorted(t.rows.items())]}
 
 
 def append_poisoning(texts: dict[str, str], collected, plot_dir: Path | None = None) -> dict[str, str]:

@@ -224,6 +224,22 @@ class FakePipeline(Pipeline):
         return FakeModel(d["name"], d["options"], d["defense"], d["seed"], d["task"])
 
 
+class NoEffectPipeline(FakePipeline):
+    """rating-flip moves nobody (every attacked example fails): a degenerate column."""
+
+    def attack(self, model, data, attack, seed, sizes, progress=False):
+        summary, rows, config = super().attack(model, data, attack, seed, sizes, progress)
+        if attack.name != "rating-flip":
+            return summary, rows, config
+        records = []
+        for r in rows:
+            r = dict(r, perturbation=Perturbation(**r["perturbation"]))
+            if r["status"] == "succeeded":
+                r.update(status="failed", success=False, correct_after=r["correct_before"], score_after=r["score_before"])
+            records.append(AttackRecord(**r))
+        return summarize(records), [r.to_dict() for r in records], config
+
+
 def toy_suite(**overrides) -> dict:
     """A small suite for the fake pipeline: 2 tasks x 2 models x 2 defenses x 3 attacks."""
     suite = {

@@ -9,14 +9,13 @@ import math
 import numpy as np
 import pytest
 
-from attacks.records import AttackRecord, Perturbation, summarize
 from benchmark import attack_stats as astats
 from benchmark import records as rec
 from benchmark.estimate import DEFAULT_COSTS, estimate_suite, format_estimate
 from benchmark.leaderboard import build_leaderboard, build_tables, collect, render_latex
 from benchmark.runner import run_suite
 from benchmark.suite import check_suite, parse_suite
-from tests.fake_pipeline import FakeData, FakeExample, FakePipeline, fake_catalog, toy_suite
+from tests.fake_pipeline import FakeData, FakeExample, FakePipeline, NoEffectPipeline, fake_catalog, toy_suite
 
 
 def _run(root, pipeline, **suite):
@@ -24,22 +23,6 @@ def _run(root, pipeline, **suite):
     summary = run_suite(s, root, pipeline=pipeline, progress=False, code_version="t")
     assert summary.ok
     return s, summary
-
-
-class NoEffectPipeline(FakePipeline):
-    """rating-flip moves nobody (every attacked example fails): a degenerate column."""
-
-    def attack(self, model, data, attack, seed, sizes, progress=False):
-        summary, rows, config = super().attack(model, data, attack, seed, sizes, progress)
-        if attack.name != "rating-flip":
-            return summary, rows, config
-        records = []
-        for r in rows:
-            r = dict(r, perturbation=Perturbation(**r["perturbation"]))
-            if r["status"] == "succeeded":
-                r.update(status="failed", success=False, correct_after=r["correct_before"], score_after=r["score_before"])
-            records.append(AttackRecord(**r))
-        return summarize(records), [r.to_dict() for r in records], config
 
 
 class SkewedPipeline(FakePipeline):
