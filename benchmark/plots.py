@@ -14,16 +14,13 @@
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import numpy as np
 
+from benchmark.escaping import slug
+
 DEFAULT_METRIC = {"preference": "accuracy", "ranking": "ndcg@10"}
-
-
-def _slug(text) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
 def _pick(block: dict | None, metric: str):
@@ -131,7 +128,7 @@ def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tabl
     out_dir = Path(out_dir)
     written: list[Path] = []
     for t in tables or []:
-        written += tradeoff_plot(t, out_dir / _slug(f"{t.suite['name']}-{t.dataset}-{t.task}-clean-vs-robust"))
+        written += tradeoff_plot(t, out_dir / slug(f"{t.suite['name']}-{t.dataset}-{t.task}-clean-vs-robust"))
     cards = collected.cards
     attacks = [e for e in collected.entries if e.record["kind"] == "attack"]
     trains = [e for e in collected.entries if e.record["kind"] == "train"]
@@ -159,7 +156,7 @@ def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tabl
         xlabel = {"budget": "attack budget (edits)", "query_budget": "model-query budget"}.get(param, param)
         written += _plot_lines(info["series"], f"{dataset} {task}: {family} — robust {metric[task]} vs {param}",
                                xlabel, f"robust {metric[task]}",
-                               out_dir / _slug(f"{suite}-{dataset}-{task}-{family}-vs-{param}"),
+                               out_dir / slug(f"{suite}-{dataset}-{task}-{family}-vs-{param}"),
                                log_x=(param == "query_budget"))
 
     # 2. embedding-attack curves (epsilon grid inside one cell).
@@ -178,7 +175,7 @@ def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tabl
     for (suite, dataset, task, label), series in sorted(curves.items()):
         written += _plot_lines(series, f"{dataset} {task}: {label} — robust {metric[task]} vs epsilon",
                                "epsilon (relative L2)", f"robust {metric[task]}",
-                               out_dir / _slug(f"{suite}-{dataset}-{task}-{label}-vs-epsilon"))
+                               out_dir / slug(f"{suite}-{dataset}-{task}-{label}-vs-epsilon"))
 
     # 3. robustness vs adversarial-training round.
     rounds: dict[tuple, tuple[dict, dict]] = {}
@@ -202,5 +199,5 @@ def write_plots(collected, out_dir: str | Path, metric: dict | None = None, tabl
             continue
         written += _plot_lines(robust_series, f"{dataset} {task}: robust {metric[task]} (solid) and clean (dashed) "
                                f"vs adversarial-training round", "round", metric[task],
-                               out_dir / _slug(f"{suite}-{dataset}-{task}-defense-rounds"), dashed=clean_series)
+                               out_dir / slug(f"{suite}-{dataset}-{task}-defense-rounds"), dashed=clean_series)
     return written

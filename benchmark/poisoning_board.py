@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.escaping import escape_latex, escape_md
-from benchmark.plots import _plot_lines, _slug
+from benchmark.escaping import escape_latex, escape_md, slug
+from benchmark.plots import _plot_lines
 
 THREAT = "poisoning"
 METRIC = "target_hr@10"
@@ -122,7 +122,7 @@ def write_budget_plots(collected, out_dir: Path) -> list[Path]:
     for (suite, dataset, family), lines in sorted(series.items()):
         written += _plot_lines(lines, f"{dataset}: {family} — target HR@10 vs fake-user budget",
                                "fake users (fraction of real users)", "target HR@10",
-                               Path(out_dir) / _slug(f"{suite}-{dataset}-poisoning-{family}-vs-fake-users"))
+                               Path(out_dir) / slug(f"{suite}-{dataset}-poisoning-{family}-vs-fake-users"))
     return written
 
 
