@@ -28,8 +28,9 @@ and ``recommenders.conformance.check_model`` verifies that the promise is kept:
   (continue training through recommenders.training's loop, under a defense's loss);
 - ``TextFineTunable``: ``fine_tune_text(profile_texts, candidate_texts, labels, epochs,
   seed, lr)`` continues training on (adversarial) texts;
-- ``ItemIndexed``: ``item_ids()`` (the items the model knows) and ``item_rows(ids)`` (each
-  item's row in the "item" embedding table, -1 when unknown).
+- ``ItemIndexed``: ``item_ids()`` (the items the model knows: profile attacks draw their
+  replacements from them) and ``item_rows(ids)`` (each item's row in the model's item
+  tables, the "item" embedding table of a differentiable model, -1 when unknown).
 """
 
 from __future__ import annotations
@@ -99,7 +100,8 @@ class TextFineTunable(Protocol):
 
 @runtime_checkable
 class ItemIndexed(Protocol):
-    """Knows its items and where each sits in its "item" embedding table."""
+    """Knows its items and where each sits in its item tables (the "item" embedding table
+    of a differentiable model: gradient-guided swaps read its rows)."""
 
     def item_ids(self) -> list[str]: ...
 

@@ -4,7 +4,7 @@ transformation (attacks.profile.transformations) + search (attacks.profile.searc
 Options (besides Attack's budget / query_budget / goal / seed):
 - pool_size (default 50; profile-gradient: all known items): items per example that swaps
   and inserts may use, a seeded sample of the item universe (see attacks.profile.items);
-- item_pool: an explicit item universe (default: model.item_ids, else the examples' items);
+- item_pool: an explicit item universe (default: model.item_ids() of an ItemIndexed model, else the examples' items);
 - rating_scale (default [1, 5]) for rating flips and insert ratings;
 - insert_ratings (default: the scale's lowest and highest; none for implicit feedback);
 - batch_size: profiles per model.score call (default: a whole step in one call);
@@ -177,6 +177,6 @@ class ProfileGradient(ProfileAttack):
         if not getattr(caps, "differentiable", False) or not callable(getattr(model, "embedding_forward", None)):
             return "needs a differentiable model (capabilities.differentiable and embedding_forward)"
         if not item_access.has_item_rows(model):
-            return ("needs item embeddings with an item-row map (model.item_rows or model.item_index); "
+            return ("needs item embeddings with an item-row map (recommenders.base.ItemIndexed: item_ids, item_rows); "
                     "text models expose token embeddings only: use profile-swap for the same edits black-box")
         return None

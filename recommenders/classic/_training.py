@@ -33,7 +33,7 @@ from benchmark.profiles import Profile
 from benchmark.tasks import TASK_SPECS
 from recommenders.base import Recommender
 from recommenders.classic._options import check_options, check_task
-from recommenders.classic._vocab import ItemVocab
+from recommenders.classic._vocab import ItemVocab, VocabIndexed
 from recommenders.devices import resolve_device
 from recommenders.training import EpochLoop
 
@@ -49,8 +49,9 @@ def valid_metric(task: str, scores: np.ndarray, labels: np.ndarray, k: int = 10)
     return float(metrics.ndcg_at_k(metrics.positive_ranks(scores, labels), k).mean())
 
 
-class TorchRecommender(Recommender):
-    """Base for torch-trained ID models with profile fold-in (see module docstring)."""
+class TorchRecommender(VocabIndexed, Recommender):
+    """Base for torch-trained ID models with profile fold-in (see module docstring); its item
+    index (recommenders.base.ItemIndexed) is the vocabulary's: row k of the "item" table."""
 
     DEFAULTS: ClassVar[dict] = {}
     # Values for options left at None, by task (training settings that differ by task).
@@ -290,18 +291,6 @@ class TorchRecommender(Recommender):
             return self._raw_scores(items, buckets, cand, tables={**base, **tables})
 
         return base, forward
-
-    # -- item index (recommenders.base.ItemIndexed) -----------------------------------
-    def item_ids(self) -> list[str]:
-        """The items the model has embeddings for."""
-        self._check_fitted()
-        return list(self.vocab.ids)
-
-    def item_rows(self, item_ids: Sequence[str]) -> np.ndarray:
-        """Each item's row in the "item" embedding table; -1 for an item the model does not know."""
-        self._check_fitted()
-        known = set(self.vocab.ids)
-        return np.array([int(self.vocab.index(i)) if i in known else -1 for i in item_ids], dtype=np.int64)
 
     # -- persistence --------------------------------------------------------------------
     def config(self) -> dict:

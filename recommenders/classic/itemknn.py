@@ -40,14 +40,14 @@ from benchmark.profiles import Profile
 from benchmark.tasks import LIKE_THRESHOLD
 from recommenders.base import Recommender
 from recommenders.classic._options import check_options, check_task
-from recommenders.classic._vocab import PAD, ItemVocab
+from recommenders.classic._vocab import PAD, ItemVocab, VocabIndexed
 
 STATE_FILE = "itemknn.safetensors"
 TIE_BREAK = 1e-6
 FEATURES = ("item_like_logit", "item_mean_rating", "profile_bias", "neighbour_deviation")
 
 
-class ItemKNN(Recommender):
+class ItemKNN(VocabIndexed, Recommender):
     name = "itemknn"
     DEFAULTS: ClassVar[dict] = {
         "neighbors": 100,

@@ -22,12 +22,12 @@ import numpy as np
 from benchmark.profiles import Profile
 from recommenders.base import Capabilities, Recommender
 from recommenders.classic._options import check_options, check_task
-from recommenders.classic._vocab import PAD, ItemVocab
+from recommenders.classic._vocab import PAD, ItemVocab, VocabIndexed
 
 STATS_FILE = "item_stats.json"
 
 
-class Popularity(Recommender):
+class Popularity(VocabIndexed, Recommender):
     name = "popularity"
     capabilities = Capabilities(profile_driven=False)  # by design: the non-personalised floor
     DEFAULTS: ClassVar[dict] = {"prior": 10.0}  # pseudo-examples at the global like-rate (preference)
