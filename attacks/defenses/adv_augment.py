@@ -216,7 +216,7 @@ class AdvAugment(Defense):
         if kind == "text":
             if train.task == "ranking":
                 clean = td.with_negatives(clean, train, int(model.opts.get("negatives", 4)), seed)
-            p, c, y = fitting.text_units(model, [*clean, *adv_examples], seed + r)
+            p, c, y = model.training_units([*clean, *adv_examples], seed + r)
             for unit in adv_units:
                 p.append(unit[0])
                 c.append(unit[1])

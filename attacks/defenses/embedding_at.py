@@ -261,7 +261,7 @@ class EmbeddingAT(Defense):
             examples = td.model_training_examples(model, train, seed)
             if train.task == "ranking":
                 examples = td.with_negatives(examples, train, int(model.opts.get("negatives", 4)), seed)
-            p, c, y = fitting.text_units(model, examples, seed)
+            p, c, y = model.training_units(examples, seed)
             epochs = int(self.options.get("epochs") or model.opts.get("epochs") or 1)
             with model.training_objective(self._text_objective(model, stats)):
                 info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, epochs, seed)

@@ -202,7 +202,7 @@ class ProfileAugment(Defense):
                 units_from = td.with_negatives(data.examples, train, int(model.opts.get("negatives", 4)), seed)
             else:
                 units_from = data.examples
-            p, c, y = fitting.text_units(model, units_from, seed)
+            p, c, y = model.training_units(units_from, seed)
             info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, int(self.options.get("epochs", 1)), seed)
         elif kind == "torch":
             info["fine_tune"] = model.train_further(data, valid, epochs=int(self.options.get("epochs", 1)), seed=seed)

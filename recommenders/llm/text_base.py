@@ -16,7 +16,8 @@ Text interface (Capabilities(text_input=True, differentiable=True)):
   gradient w.r.t. every input token's embedding, with token ids, the text each token came
   from and its character offsets, for HotFlip-style token substitution.
 - ``fine_tune_text(profile_texts, candidate_texts, labels)``: continue training on (possibly
-  adversarial) texts, for attack-augmented training.
+  adversarial) texts, for attack-augmented training; ``training_units(examples, seed)``
+  renders examples into those texts exactly as fit renders its training data.
 - ``training_objective(factory)``: a context under which every training run uses the loss
   ``factory(batch_loss)`` builds (the public loss hook, e.g. embedding-space adversarial
   training); ``batch_loss(prepared, idx)`` is the model's own. Training runs through
@@ -300,24 +301,36 @@ class TextRecommender(Recommender):
         wanted = pd.Index(sorted(train.timeline["item_id"].unique()))
         return items.loc[items.index.intersection(wanted)].sort_index()
 
-    def _training_data(self, examples, seed: int) -> PairData | GroupData:
+    def training_units(self, examples, seed: int = 0) -> tuple[list[str], list, list[int]]:
+        """(profile texts, candidate texts, labels) of `examples`, rendered as fit renders its
+        training data, in the form fine_tune_text takes: preference -> one pair per example
+        with its 0/1 label; ranking -> the profile with its positive first and ``negatives``
+        sampled negatives (from the example's own candidates, seeded by `seed`), label 0."""
+        profiles, candidates, labels = [], [], []
         if self.task == "preference":
-            pairs = [self.renderer.render(e.profile, e.candidates[0]) for e in examples]
-            return PairData(
-                [r.profile_text for r in pairs],
-                [r.candidate_text for r in pairs],
-                np.array([e.label for e in examples], dtype=np.float32),
-            )
+            for e in examples:
+                r = self.renderer.render(e.profile, e.candidates[0])
+                profiles.append(r.profile_text)
+                candidates.append(r.candidate_text)
+                labels.append(int(e.label))
+            return profiles, candidates, labels
         rng = np.random.default_rng([seed, 31337])
         n_neg = int(self.opts["negatives"])
-        profiles, groups = [], []
         for e in examples:
             positive = e.candidates[e.label]
             others = [c for i, c in enumerate(e.candidates) if i != e.label]
-            chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)]
+            chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)] \
+                if others else []
             profiles.append(self.renderer.render(e.profile, positive).profile_text)
-            groups.append([self.renderer.candidate_text(c) for c in [positive, *chosen]])
-        return GroupData(profiles, groups)
+            candidates.append([self.renderer.candidate_text(c) for c in [positive, *chosen]])
+            labels.append(0)
+        return profiles, candidates, labels
+
+    def _training_data(self, examples, seed: int) -> PairData | GroupData:
+        profiles, candidates, labels = self.training_units(examples, seed)
+        if self.task == "preference":
+            return PairData(profiles, candidates, np.array(labels, dtype=np.float32))
+        return GroupData(profiles, candidates)
 
     def fit(self, train, valid=None, seed: int = 0) -> "TextRecommender":
         """Train a fresh backbone on train.examples (a seeded subset of max_train_examples).
