@@ -30,7 +30,6 @@ from safetensors.torch import load_file, save_file
 
 from benchmark import metrics
 from benchmark.profiles import Profile
-from benchmark.tasks import TASK_SPECS
 from recommenders.base import Recommender
 from recommenders.classic._options import check_options, check_task
 from recommenders.classic._vocab import ItemVocab, VocabIndexed
@@ -38,15 +37,6 @@ from recommenders.devices import resolve_device
 from recommenders.training import EpochLoop
 
 STATE_FILE = "model.safetensors"
-VALID_METRIC = {name: task.primary_metric for name, task in TASK_SPECS.items()}  # early stopping
-
-
-def valid_metric(task: str, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
-    """Early-stopping metric: AUC (preference) or NDCG@k of the positive (ranking),
-    computed with the benchmark's own metrics (ties count against the positive)."""
-    if task == "preference":
-        return metrics.auc(labels, np.ravel(scores))
-    return float(metrics.ndcg_at_k(metrics.positive_ranks(scores, labels), k).mean())
 
 
 class TorchRecommender(VocabIndexed, Recommender):
@@ -153,7 +143,7 @@ class TorchRecommender(VocabIndexed, Recommender):
         start = time.perf_counter()
         validated = valid is not None and bool(valid.examples)
         loop = EpochLoop(epochs=int(self.setting("epochs")), patience=int(self.setting("patience") or 0),
-                         metric=VALID_METRIC[self.task], desc=f"{type(self).__name__} {self.task}",
+                         metric=metrics.PRIMARY_METRIC[self.task], desc=f"{type(self).__name__} {self.task}",
                          progress=False if self.options.get("progress") is False else None, timed=True)
         log = loop.run(self.net, run_epoch, (lambda: self._evaluate(valid)) if validated else None)
         self.training_log = {
@@ -179,8 +169,8 @@ class TorchRecommender(VocabIndexed, Recommender):
         return self._embedding_params()
 
     def validation_metric(self, valid) -> tuple[str, float]:
-        """(name, value) of the metric fit early-stops on (AUC / NDCG@10), on `valid`."""
-        return VALID_METRIC[self.task], float(self._evaluate(valid))
+        """(name, value) of the metric fit early-stops on (benchmark.metrics.validation_metric), on `valid`."""
+        return metrics.PRIMARY_METRIC[self.task], float(self._evaluate(valid))
 
     def train_further(self, train, valid=None, epochs: int = 1, seed: int = 0,
                       loss: Callable[[dict], torch.Tensor] | None = None, patience: int = 0,
@@ -221,7 +211,7 @@ class TorchRecommender(VocabIndexed, Recommender):
             return total / max(n, 1)
 
         validated = valid is not None and bool(valid.examples)
-        metric = VALID_METRIC[self.task]
+        metric = metrics.PRIMARY_METRIC[self.task]
         loop = EpochLoop(epochs=int(epochs), patience=int(patience), select=select, metric=metric,
                          desc=f"{self.name} (defense)", progress=progress)
         log = loop.run(self.net, run_epoch, (lambda: self._evaluate(valid)) if validated else None)
@@ -244,7 +234,7 @@ class TorchRecommender(VocabIndexed, Recommender):
             scores.append(raw.cpu().numpy())
         labels = np.array([e.label for e in examples])
         stacked = np.concatenate(scores) if scores else np.zeros((0, 1))
-        return valid_metric(self.task, stacked, labels)
+        return metrics.validation_metric(self.task, stacked, labels)[1]
 
     # -- scoring ------------------------------------------------------------------------
     def _check_fitted(self) -> None:

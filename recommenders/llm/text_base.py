@@ -39,6 +39,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from benchmark.metrics import PRIMARY_METRIC, validation_metric
 from benchmark.rendering import DEFAULT_TEMPLATE, Renderer
 from recommenders.base import Capabilities, Recommender
 from benchmark.options import check_options
@@ -335,7 +336,7 @@ class TextRecommender(Recommender):
     def fit(self, train, valid=None, seed: int = 0) -> "TextRecommender":
         """Train a fresh backbone on train.examples (a seeded subset of max_train_examples).
         With valid and epochs > 1, each epoch is scored on a seeded subset of valid
-        (max_valid_examples; AUC or MRR), training stops after `patience` epochs without
+        (max_valid_examples; AUC or NDCG@10, benchmark.metrics.validation_metric), training stops after `patience` epochs without
         improvement and the best epoch's weights are kept."""
         if train.task not in self.capabilities.tasks:
             raise ValueError(f"{type(self).__name__} does not support task {train.task!r}")
@@ -467,7 +468,7 @@ class TextRecommender(Recommender):
 
         # The one training loop (recommenders.training); its per-batch bars are this model's.
         # patience 0 stops at the first epoch without improvement, as 1 does.
-        metric = "auc" if self.task == "preference" else "mrr"  # what _validate computes
+        metric = PRIMARY_METRIC[self.task]  # what _validate computes (benchmark.metrics.validation_metric)
         loop = EpochLoop(epochs=epochs, patience=max(1, int(self.opts["patience"])), metric=f"valid_{metric}",
                          progress=False, snapshot=tt.snapshot)
         start = len(self.history)
@@ -493,9 +494,7 @@ class TextRecommender(Recommender):
 
     def _validate(self, examples) -> tuple[str, float]:
         rows = self.score_examples(examples, batch_size=64)
-        if self.task == "preference":
-            return "auc", tt.auc([e.label for e in examples], [r[0] for r in rows])
-        return "mrr", tt.mean_reciprocal_rank(rows, [e.label for e in examples])
+        return validation_metric(self.task, rows, [e.label for e in examples])
 
     # -- inference helpers --------------------------------------------------------------
     @contextlib.contextmanager
