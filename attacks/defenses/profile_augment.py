@@ -217,13 +217,8 @@ class ProfileAugment(Defense):
     def _fit(model, data, valid, seed, kind) -> None:
         """Fit on the augmented data. A text model's own example cap (max_train_examples)
         was applied when choosing what to augment; it must not cut the augmented set again."""
-        opts = getattr(model, "opts", None)
-        if kind == "text" and isinstance(opts, dict) and opts.get("max_train_examples") is not None:
-            saved = opts["max_train_examples"]
-            opts["max_train_examples"] = None
-            try:
+        if kind == "text" and model.opts.get("max_train_examples") is not None:
+            with model.options_overridden(max_train_examples=None):
                 model.fit(data, valid, seed=seed)
-            finally:
-                opts["max_train_examples"] = saved
             return
         model.fit(data, valid, seed=seed)

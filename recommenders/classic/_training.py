@@ -31,7 +31,8 @@ from safetensors.torch import load_file, save_file
 from benchmark import metrics
 from benchmark.profiles import Profile
 from recommenders.base import Recommender
-from recommenders.classic._options import check_options, check_task
+from benchmark.options import Options
+from recommenders.classic._options import check_task, parse_options
 from recommenders.classic._vocab import ItemVocab, VocabIndexed
 from recommenders.devices import resolve_device
 from recommenders.training import EpochLoop
@@ -43,13 +44,13 @@ class TorchRecommender(VocabIndexed, Recommender):
     """Base for torch-trained ID models with profile fold-in (see module docstring); its item
     index (recommenders.base.ItemIndexed) is the vocabulary's: row k of the "item" table."""
 
-    DEFAULTS: ClassVar[dict] = {}
+    OPTIONS: ClassVar[type[Options]] = Options  # each model declares its own
     # Values for options left at None, by task (training settings that differ by task).
     TASK_DEFAULTS: ClassVar[dict[str, dict]] = {"preference": {}, "ranking": {}}
     TASKS: ClassVar[tuple[str, ...]] = ("preference", "ranking")
 
     def __init__(self, **options):
-        super().__init__(**check_options(type(self).__name__, self.DEFAULTS, options))
+        super().__init__(**parse_options(self, options))
         self.vocab: ItemVocab | None = None
         self.max_len: int | None = None
         self.net: torch.nn.Module | None = None
