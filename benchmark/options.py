@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
-from dataclasses import MISSING, Field, field, fields
+from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
 
@@ -49,9 +49,10 @@ def check_options(owner: str, known: Iterable[str], given: Mapping) -> None:
         raise ValueError(unknown_options_message(owner, unknown, known))
 
 
+@dataclass
 class Options:
     """Base of a component's declared options (subclass it as a ``@dataclass`` whose fields
-    are ``option(...)``s). Instances are read as attributes (``settings.prior``), or by name
+    are ``option(...)``s; ``Options`` itself declares none). Instances are read as attributes (``settings.prior``), or by name
     (``settings["prior"]``, ``settings.get("prior")``) where code reads options generically."""
 
     @classmethod
