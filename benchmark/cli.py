@@ -131,10 +131,44 @@ def cmd_data_examples(args) -> int:
 
 
 # -- listings ---------------------------------------------------------------------
+def _declared_options(what: str) -> list[list]:
+    """One row per declared option (benchmark.options) of every registered model, attack or
+    defense: [component, option, type, default, doc]; a component without a declaration says so."""
+    from benchmark.options import Options
+
+    if what == "models":
+        from recommenders.registry import available, resolve_class as resolve
+
+        names = sorted(available())
+    elif what == "attacks":
+        from attacks.registry import REGISTRY, resolve
+
+        names = REGISTRY.names()
+    else:
+        from attacks.defenses.registry import REGISTRY, resolve
+
+        names = REGISTRY.names()
+    rows = []
+    for name in names:
+        try:
+            declared = getattr(resolve(name), "OPTIONS", None)
+        except Exception as err:  # a broken plug-in is listed with its error, not fatal
+            rows.append([name, "?", "", "", f"error: {err}"])
+            continue
+        if not (isinstance(declared, type) and issubclass(declared, Options)):
+            rows.append([name, "-", "", "", "options not declared (benchmark.options.Options)"])
+        for d in declared.describe() if isinstance(declared, type) and issubclass(declared, Options) else ():
+            rows.append([name, d["name"], d["type"], d["default"], d["doc"]])
+    return rows
+
+
 def cmd_list(args) -> int:
     from tabulate import tabulate
 
-    if args.what == "models":
+    if args.options:
+        rows = _declared_options(args.what)
+        headers = [args.what[:-1], "option", "type", "default", "doc"]
+    elif args.what == "models":
         from recommenders.registry import available, resolve_class
 
         rows = []
@@ -377,6 +411,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="registered models, attacks or defenses")
     p.add_argument("what", choices=["models", "attacks", "defenses"])
+    p.add_argument("--options", action="store_true",
+                   help="each one's declared options: type, default and what it does (imports every class)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 
