@@ -9,24 +9,11 @@ import sys
 from pathlib import Path
 
 from benchmark.data.errors import DataError
+from benchmark.options import parse_pairs as _parse_options  # --option k=v flags (the poisoning CLI's too)
 
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-
-def _parse_options(pairs: list[str] | None, flag: str) -> dict:
-    """k=v pairs -> dict, values parsed as JSON when they parse (numbers, true, lists)."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} expects key=value, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 # -- data ---------------------------------------------------------------------

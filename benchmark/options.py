@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import difflib
+import json
 from dataclasses import MISSING, Field, dataclass, field, fields
 from typing import Any, Iterable, Mapping
 
@@ -28,6 +29,21 @@ def option(default: Any = None, doc: str = "") -> Any:
     if isinstance(default, (list, dict, set)):
         return field(default_factory=lambda: copy.deepcopy(default), metadata=meta)
     return field(default=default, metadata=meta)
+
+
+def parse_pairs(pairs: Iterable[str] | None, flag: str) -> dict:
+    """Command-line ``key=value`` pairs -> options, values parsed as JSON when they parse
+    (numbers, true, lists), else kept as text; `flag` names the option in errors."""
+    out = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"{flag} expects key=value, got {pair!r}")
+        try:
+            out[key] = json.loads(value)
+        except json.JSONDecodeError:
+            out[key] = value
+    return out
 
 
 def unknown_options_message(owner: str, unknown: Iterable[str], known: Iterable[str]) -> str:

@@ -22,6 +22,7 @@ The subclass hooks:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
@@ -31,7 +32,7 @@ from safetensors.torch import load_file, save_file
 from benchmark import metrics
 from benchmark.profiles import Profile
 from recommenders.base import Recommender
-from benchmark.options import Options
+from benchmark.options import Options, option
 from recommenders.classic._options import check_task, parse_options
 from recommenders.classic._vocab import ItemVocab, VocabIndexed
 from recommenders.devices import resolve_device
@@ -40,11 +41,20 @@ from recommenders.training import EpochLoop
 STATE_FILE = "model.safetensors"
 
 
+@dataclass
+class TorchOptions(Options):
+    """The options this base class reads; each model's declaration extends it."""
+
+    max_len: int | None = option(None, "history length the model reads; None = the task's history length")
+    device: str = option("auto", "torch device ('auto': CUDA when available)")
+    progress: bool | None = option(None, "tqdm bar: None = when attached to a terminal")
+
+
 class TorchRecommender(VocabIndexed, Recommender):
     """Base for torch-trained ID models with profile fold-in (see module docstring); its item
     index (recommenders.base.ItemIndexed) is the vocabulary's: row k of the "item" table."""
 
-    OPTIONS: ClassVar[type[Options]] = Options  # each model declares its own
+    OPTIONS: ClassVar[type[Options]] = TorchOptions  # each model extends it with its own
     # Values for options left at None, by task (training settings that differ by task).
     TASK_DEFAULTS: ClassVar[dict[str, dict]] = {"preference": {}, "ranking": {}}
     TASKS: ClassVar[tuple[str, ...]] = ("preference", "ranking")

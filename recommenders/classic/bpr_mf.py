@@ -47,7 +47,7 @@ from torch import nn
 
 from benchmark.options import Options, option
 from recommenders.base import Capabilities
-from recommenders.classic._training import TorchRecommender
+from recommenders.classic._training import TorchOptions, TorchRecommender
 from recommenders.classic._vocab import N_RATING_BUCKETS, PAD, rating_buckets
 
 
@@ -133,7 +133,7 @@ class FoldInMF(nn.Module):
 
 
 @dataclass
-class BPRMFOptions(Options):
+class BPRMFOptions(TorchOptions):
     factors: int = option(64, "embedding size of the history (P) and candidate (Q) item tables")
     epochs: int = option(30, "training epochs (at most: early stopping on the validation metric)")
     lr: float = option(0.01, "Adam learning rate")
@@ -142,12 +142,9 @@ class BPRMFOptions(Options):
                                               "default (1e-4 preference, 1e-5 ranking)")
     alpha: float = option(0.5, "history pooling normalisation n^alpha (FISM)")
     init_std: float = option(0.05, "standard deviation of the initial embeddings")
-    max_len: int | None = option(None, "history length folded in; None = the task's history length")
     patience: int = option(5, "epochs without a better validation metric before stopping (0: never early)")
     fused_kernel: str | bool = option("auto", "ranking on CPU: loss, gradients and Adam from the fused kernel "
                                               "(same model, ~7x faster); 'auto' = ranking on CPU, False = autograd")
-    device: str = option("auto", "torch device ('auto': CUDA when available)")
-    progress: bool | None = option(None, "tqdm bar: None = when attached to a terminal")
 
 
 class BPRMF(TorchRecommender):

@@ -34,7 +34,7 @@ from torch import nn
 
 from benchmark.options import Options, option
 from recommenders.base import Capabilities
-from recommenders.classic._training import TorchRecommender
+from recommenders.classic._training import TorchOptions, TorchRecommender
 from recommenders.classic._vocab import N_RATING_BUCKETS, PAD, rating_buckets
 
 
@@ -102,7 +102,7 @@ class SASRecNet(nn.Module):
 
 
 @dataclass
-class SASRecOptions(Options):
+class SASRecOptions(TorchOptions):
     hidden: int = option(64, "hidden size (item, position and rating embeddings)")
     layers: int = option(2, "causal self-attention blocks")
     heads: int = option(2, "attention heads (must divide hidden)")
@@ -114,11 +114,8 @@ class SASRecOptions(Options):
     negatives: int = option(4, "ranking: sampled negatives per target position (BPR, averaged)")
     window_stride: int | None = option(None, "ranking: stride of the training windows; None = max_len // 2 "
                                              "(overlapping windows)")
-    max_len: int | None = option(None, "history length; None = the task's history length")
     patience: int | None = option(None, "epochs without a better validation metric before stopping; "
                                         "None = the task's default (2 preference, 3 ranking)")
-    device: str = option("auto", "torch device ('auto': CUDA when available)")
-    progress: bool | None = option(None, "tqdm bar: None = when attached to a terminal")
 
 
 class SASRec(TorchRecommender):
