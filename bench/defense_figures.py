@@ -89,10 +89,10 @@ def run_apr(args) -> dict:
 
 
 def _clean_units(model, examples, n, seed, salt):
-    from attacks.defenses import fitting, training_data as td
+    from attacks.defenses import training_data as td
 
     keep = td.seeded_sample(len(examples), n, seed, salt)
-    return fitting.text_units(model, [examples[i] for i in keep], seed)
+    return model.training_units([examples[i] for i in keep], seed)
 
 
 def run_adv_augment(args) -> dict:

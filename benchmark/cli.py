@@ -9,24 +9,11 @@ import sys
 from pathlib import Path
 
 from benchmark.data.errors import DataError
+from benchmark.options import parse_pairs as _parse_options  # --option k=v flags (the poisoning CLI's too)
 
 
 def _print_json(obj) -> None:
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))
-
-
-def _parse_options(pairs: list[str] | None, flag: str) -> dict:
-    """k=v pairs -> dict, values parsed as JSON when they parse (numbers, true, lists)."""
-    out = {}
-    for pair in pairs or []:
-        key, sep, value = pair.partition("=")
-        if not sep or not key:
-            raise ValueError(f"{flag} expects key=value, got {pair!r}")
-        try:
-            out[key] = json.loads(value)
-        except json.JSONDecodeError:
-            out[key] = value
-    return out
 
 
 # -- data ---------------------------------------------------------------------
@@ -131,10 +118,44 @@ def cmd_data_examples(args) -> int:
 
 
 # -- listings ---------------------------------------------------------------------
+def _declared_options(what: str) -> list[list]:
+    """One row per declared option (benchmark.options) of every registered model, attack or
+    defense: [component, option, type, default, doc]; a component without a declaration says so."""
+    from benchmark.options import Options
+
+    if what == "models":
+        from recommenders.registry import available, resolve_class as resolve
+
+        names = sorted(available())
+    elif what == "attacks":
+        from attacks.registry import REGISTRY, resolve
+
+        names = REGISTRY.names()
+    else:
+        from attacks.defenses.registry import REGISTRY, resolve
+
+        names = REGISTRY.names()
+    rows = []
+    for name in names:
+        try:
+            declared = getattr(resolve(name), "OPTIONS", None)
+        except Exception as err:  # a broken plug-in is listed with its error, not fatal
+            rows.append([name, "?", "", "", f"error: {err}"])
+            continue
+        if not (isinstance(declared, type) and issubclass(declared, Options)):
+            rows.append([name, "-", "", "", "options not declared (benchmark.options.Options)"])
+        for d in declared.describe() if isinstance(declared, type) and issubclass(declared, Options) else ():
+            rows.append([name, d["name"], d["type"], d["default"], d["doc"]])
+    return rows
+
+
 def cmd_list(args) -> int:
     from tabulate import tabulate
 
-    if args.what == "models":
+    if args.options:
+        rows = _declared_options(args.what)
+        headers = [args.what[:-1], "option", "type", "default", "doc"]
+    elif args.what == "models":
         from recommenders.registry import available, resolve_class
 
         rows = []
@@ -393,6 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("list", help="registered models, attacks or defenses")
     p.add_argument("what", choices=["models", "attacks", "defenses"])
+    p.add_argument("--options", action="store_true",
+                   help="each one's declared options: type, default and what it does (imports every class)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_list)
 

@@ -1,5 +1,5 @@
 """Escaping for every place card and dataset text is rendered: Markdown cells, LaTeX text,
-HTML (the leaderboards and the poisoning tables share these)."""
+HTML, file names (the leaderboards, the plots and the poisoning tables share these)."""
 
 from __future__ import annotations
 
@@ -29,3 +29,8 @@ def escape_latex(text: Any) -> str:
 
 def escape_html(text: Any) -> str:
     return html.escape(str(text), quote=True)
+
+
+def slug(text: Any) -> str:
+    """A file-name / label-safe form: lower case, runs of anything but [a-z0-9] as one "-"."""
+    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"

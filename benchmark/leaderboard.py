@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import html
 import math
-import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -31,7 +30,7 @@ import pandas as pd
 
 from benchmark import attack_stats as astats
 from benchmark import records as rec
-from benchmark.escaping import escape_html, escape_latex, escape_md  # noqa: F401 (public here too)
+from benchmark.escaping import escape_html, escape_latex, escape_md, slug  # noqa: F401 (public here too)
 from benchmark.poisoning_board import append_poisoning  # poisoning tables + HR-vs-budget plot
 from benchmark.metrics import PRIMARY_METRIC, auc, ndcg_at_k
 
@@ -842,7 +841,7 @@ def table_view(t: Table, ci: bool = True) -> dict:
                             "n_attacked": int(line["n_attacked"]), "clean": _detail_value(line, "clean"),
                             "robust": _detail_value(line, "robust"), "asr": _detail_value(line, "asr"),
                             "drop": _detail_value(line, "drop"), "sig": bool(line["significant"])})
-    return {"title": t.title, "label": f"{_slug(t.protocol['suite'])}-{_slug(t.dataset)}-{_slug(t.task)}",
+    return {"title": t.title, "label": f"{slug(t.protocol['suite'])}-{slug(t.dataset)}-{slug(t.task)}",
             "headers": [h for _, h in cols], "columns": [c for c, _ in cols],
             "rows": rows, "details": details, "caption": _caption(t, str), "notes": _notes(t),
             "has_submissions": t.has_submissions, "metric": METRIC_NAMES.get(t.metric, t.metric)}
@@ -966,10 +965,6 @@ def render(tables: list[Table], fmt: str) -> str:
     if fmt == "html":
         return render_html(tables)
     raise ValueError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
-
-
-def _slug(text: str) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
 def build_leaderboard(results_dir: str | Path = "results", suite: str | None = None, fmt: str = "md",

@@ -83,6 +83,21 @@ def ranking_metrics(ranks, k: int = 10) -> dict[str, float]:
 
 PRIMARY_METRIC = {name: task.primary_metric for name, task in TASK_SPECS.items()}
 
+
+def validation_metric(task: str, scores: Sequence[np.ndarray], labels: Sequence[int]) -> tuple[str, float]:
+    """(name, value) of what every trained model early-stops on and picks its best epoch by:
+    the task's primary metric (TASK_SPECS: AUC for preference, NDCG@10 for ranking).
+
+    `scores`: one row per validation example (preference: the candidate's score, one value;
+    ranking: every candidate's score); `labels`: 0/1 likes (preference) or the index of the
+    positive (ranking; ties count against it). Higher is better."""
+    name = PRIMARY_METRIC[task]
+    if task == "preference":
+        flat = np.concatenate([np.ravel(np.asarray(r, dtype=float)) for r in scores]) if len(scores) else []
+        return name, auc(labels, flat)
+    k = int(name.partition("@")[2] or 10)
+    return name, ranking_metrics(positive_ranks(scores, labels), k)[name]
+
 # Reproducibility: the same cell (seed, data, code) trained twice gives these metrics equal up
 # to REPRODUCIBLE_TOL. Torch models score in float32 and, with more than one intra-op thread,
 # sum in a thread-dependent order: measured on 2 threads, BPR-MF and SASRec log-loss moved in

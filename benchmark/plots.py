@@ -14,11 +14,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from benchmark.escaping import slug
 
 DEFAULT_METRIC = {"preference": "accuracy", "ranking": "ndcg@10"}
 
@@ -44,10 +45,6 @@ class Plot:
     @property
     def files(self) -> list[Path]:
         return [self.png, self.pdf]
-
-
-def _slug(text) -> str:
-    return re.sub(r"[^a-z0-9]+", "-", str(text).lower()).strip("-") or "x"
 
 
 def _pick(block: dict | None, metric: str):
@@ -166,7 +163,7 @@ def draw_plots(collected, out_dir: str | Path, metric: dict | None = None, table
             written.append(Plot(paths[0], paths[1], kind, suite, dataset, task, family, title))
 
     for t in tables or []:
-        add(tradeoff_plot(t, out_dir / _slug(f"{t.suite['name']}-{t.dataset}-{t.task}-clean-vs-robust")),
+        add(tradeoff_plot(t, out_dir / slug(f"{t.suite['name']}-{t.dataset}-{t.task}-clean-vs-robust")),
             "tradeoff", t.suite["name"], t.dataset, t.task, None, f"{t.dataset} {t.task}: utility vs robustness")
     cards = collected.cards
     attacks = [e for e in collected.entries if e.record["kind"] == "attack"]
@@ -195,7 +192,7 @@ def draw_plots(collected, out_dir: str | Path, metric: dict | None = None, table
         xlabel = {"budget": "attack budget (edits)", "query_budget": "model-query budget"}.get(param, param)
         title = f"{dataset} {task}: {family} — robust {metric[task]} vs {param}"
         add(_plot_lines(info["series"], title, xlabel, f"robust {metric[task]}",
-                        out_dir / _slug(f"{suite}-{dataset}-{task}-{family}-vs-{param}"), log_x=(param == "query_budget")),
+                        out_dir / slug(f"{suite}-{dataset}-{task}-{family}-vs-{param}"), log_x=(param == "query_budget")),
             "budget", suite, dataset, task, family, title)
 
     # 2. embedding-attack curves (epsilon grid inside one cell).
@@ -214,7 +211,7 @@ def draw_plots(collected, out_dir: str | Path, metric: dict | None = None, table
     for (suite, dataset, task, label), series in sorted(curves.items()):
         title = f"{dataset} {task}: {label} — robust {metric[task]} vs epsilon"
         add(_plot_lines(series, title, "epsilon (relative L2)", f"robust {metric[task]}",
-                        out_dir / _slug(f"{suite}-{dataset}-{task}-{label}-vs-epsilon")),
+                        out_dir / slug(f"{suite}-{dataset}-{task}-{label}-vs-epsilon")),
             "epsilon", suite, dataset, task, label, title)
 
     # 3. robustness vs adversarial-training round.
@@ -239,6 +236,6 @@ def draw_plots(collected, out_dir: str | Path, metric: dict | None = None, table
             continue
         title = f"{dataset} {task}: robust {metric[task]} (solid) and clean (dashed) vs adversarial-training round"
         add(_plot_lines(robust_series, title, "round", metric[task],
-                        out_dir / _slug(f"{suite}-{dataset}-{task}-defense-rounds"), dashed=clean_series),
+                        out_dir / slug(f"{suite}-{dataset}-{task}-defense-rounds"), dashed=clean_series),
             "rounds", suite, dataset, task, None, title)
     return written

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from benchmark.escaping import escape_latex, escape_md
-from benchmark.plots import Plot, _plot_lines, _slug
+from benchmark.escaping import escape_latex, escape_md, slug
+from benchmark.plots import Plot, _plot_lines
 
 THREAT = "poisoning"
 METRIC = "target_hr@10"
@@ -128,7 +128,7 @@ def draw_budget_plots(collected, out_dir: Path) -> list[Plot]:
     for (suite, dataset, family), lines in sorted(series.items()):
         title = f"{dataset}: {family} — target HR@10 vs fake-user budget"
         paths = _plot_lines(lines, title, "fake users (fraction of real users)", "target HR@10",
-                            Path(out_dir) / _slug(f"{suite}-{dataset}-poisoning-{family}-vs-fake-users"))
+                            Path(out_dir) / slug(f"{suite}-{dataset}-poisoning-{family}-vs-fake-users"))
         written.append(Plot(paths[0], paths[1], "poisoning", suite, dataset, None, family, title))
     return written
 

@@ -49,9 +49,9 @@ def run(args, model, splits) -> int:
         options["filler"] = args.filler
     if args.target_items:
         options["target_items"] = [t.strip() for t in args.target_items.split(",") if t.strip()]
-    from benchmark.cli import _parse_options
+    from benchmark.options import parse_pairs
 
-    options.update(_parse_options(args.attack_option, "--attack-option"))
+    options.update(parse_pairs(args.attack_option, "--attack-option"))
     catalog = set(splits["train"].item_ids)
     if args.filler is not None and args.filler > len(catalog) - len(options.get("target_items") or [1] * options["targets"]):
         raise ValueError(f"--filler: {args.filler} filler items per fake user, but the catalog has only "

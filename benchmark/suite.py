@@ -33,6 +33,7 @@ from typing import Any, Callable
 
 import yaml
 
+from benchmark.options import Options
 from benchmark.records import canonical_json, content_hash, schema_errors
 
 SUITES_DIR = Path(__file__).resolve().parent / "suites"
@@ -221,8 +222,11 @@ def _registry_model_options(name: str) -> set | None:
     from recommenders.registry import resolve_class
 
     cls = resolve_class(name)
+    declared = getattr(cls, "OPTIONS", None)
+    if isinstance(declared, type) and issubclass(declared, Options):  # the project's models declare them so
+        return set(declared.names())
     defaults = getattr(cls, "DEFAULTS", None)
-    if isinstance(defaults, dict):  # the project's models declare their options here
+    if isinstance(defaults, dict):  # a plug-in's defaults dict
         return set(defaults)
     params = inspect.signature(cls.__init__).parameters
     if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):

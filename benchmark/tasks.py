@@ -31,7 +31,7 @@ class Task:
     """What a task is scored by: the one place the task -> metric rules are written."""
 
     name: str
-    primary_metric: str  # the headline metric, and what the ID models early-stop on
+    primary_metric: str  # the headline metric, and what every trained model early-stops on (metrics.validation_metric)
     metrics: tuple[str, ...]  # what benchmark.evaluation reports
     like_threshold: float | None = None  # preference: rating >= this is a "like"
 

@@ -167,10 +167,16 @@ class _Splits:
 
 
 def _setting(item):
-    """Sort key that keeps records of one split setting together (each split built once)."""
+    """Sort key of a (name, (record, rows)) item: training records first, then attacks, each
+    with the records of one split setting together (each split built once)."""
     name, (record, _) = item
     c = record["cell"]
-    return (c["dataset"]["label"], c["task"], c["seed"], str(sorted(c["sizes"].items())), name)
+    return (record["kind"] != "train", c["dataset"]["label"], c["task"], c["seed"], str(sorted(c["sizes"].items())),
+            name)
+
+
+def _deviation(report: dict, d: float) -> None:
+    report["max_prob_deviation"] = max(report["max_prob_deviation"], float(d))
 
 
 def rerun_problems(bundle: Path, records: dict, spec: str, pipeline, datasets: dict, seed: int,
@@ -180,15 +186,10 @@ def rerun_problems(bundle: Path, records: dict, spec: str, pipeline, datasets: d
     `records`: file name -> (record, rows); `datasets`: our DatasetSpec per label;
     `report` (optional) gets what was re-run and the largest deviation seen.
     """
-    from benchmark.evaluation import ScoreError, score_checked
-    from benchmark.experiment import attack_sample
-    from benchmark.suite import AttackSpec
-
     report = report if report is not None else {}
     report.update(seed=seed, clean_examples=0, attack_examples=0, max_prob_deviation=0.0,
                   clean_sample=CLEAN_SAMPLE, attack_sample=ATTACK_SAMPLE, prob_tolerance=PROB_TOL)
     splits = _Splits(pipeline, datasets)
-    trains = {r["cell_id"]: (n, r, rows) for n, (r, rows) in records.items() if r["kind"] == "train"}
     models: dict[str, object] = {}
     problems: list[str] = []
 
@@ -201,93 +202,94 @@ def rerun_problems(bundle: Path, records: dict, spec: str, pipeline, datasets: d
             models[train_id] = pipeline.load_model(model_dir, expected=spec)
         return models[train_id]
 
-    def deviation(d: float) -> None:
-        report["max_prob_deviation"] = max(report["max_prob_deviation"], float(d))
-
-    for cid, (name, record, rows) in sorted(trains.items(), key=lambda kv: _setting((kv[1][0], (kv[1][1], None)))):
-        if record["status"] != "ok":
-            continue
-        cell = record["cell"]
-        try:
-            model = model_for(cid)
-            test = splits.test(cell)
-        except Exception as err:
-            problems.append(f"{name}: cannot re-run: {type(err).__name__}: {err}")
-            continue
-        ids = [e.example_id for e in test.examples]
-        if [r.get("example_id") for r in rows] != ids:
-            problems.append(f"{name}: per-example rows are not the protocol's {len(ids)} test examples "
-                            f"({len(rows)} rows, e.g. {rows[0].get('example_id') if rows else None!r} vs {ids[0]!r})")
-            continue
-        by_id = {e.example_id: e for e in test.examples}
-        if cell["task"] == "preference":
-            bad = next((r for r in rows if int(r["label"]) != int(by_id[r["example_id"]].label)), None)
-            if bad is not None:
-                problems.append(f"{name}: example {bad['example_id']}: label {bad['label']} is not the protocol's")
-                continue
-        sample = _sample(rows, CLEAN_SAMPLE, seed, cid)
-        examples = [by_id[r["example_id"]] for r in sample]
-        try:
-            scores = score_checked(model, examples, cell["task"])
-        except (ScoreError, Exception) as err:
-            problems.append(f"{name}: re-scoring failed: {type(err).__name__}: {err}")
-            continue
-        report["clean_examples"] += len(examples)
-        wrong: list[str] = []
-        for row, example, s in zip(sample, examples, scores):
-            if cell["task"] == "preference":
-                d = abs(float(s[0]) - float(row["prob"]))
-                deviation(d)
-                if d > PROB_TOL:
-                    wrong.append(f"{name}: example {row['example_id']}: submitted prob {row['prob']!r} but the "
-                                 f"model scores {float(s[0])!r} (tolerance {PROB_TOL})")
-            else:
-                pos, others = s[example.label], np.delete(s, example.label)
-                lo, hi = 1 + int(np.sum(others > pos + PROB_TOL)), 1 + int(np.sum(others >= pos - PROB_TOL))
-                if not lo <= int(row["rank"]) <= hi:
-                    wrong.append(f"{name}: example {row['example_id']}: submitted rank {row['rank']} but the model "
-                                 f"ranks the positive {lo if lo == hi else f'{lo}-{hi}'}")
-
-        problems += wrong[:3] + ([f"{name}: ... and {len(wrong) - 3} more of the {len(sample)} re-scored examples"]
-                                 if len(wrong) > 3 else [])
-
     for name, (record, rows) in sorted(records.items(), key=_setting):
-        if record["kind"] != "attack" or record["status"] != "ok":
+        rerun = _RERUN.get(record["kind"])
+        if rerun is None or record["status"] != "ok":
             continue
-        cell, train_id = record["cell"], record.get("train_id")
         try:
-            model = model_for(train_id)
-            test = splits.test(cell)
+            model = model_for(record["cell_id"] if record["kind"] == "train" else record.get("train_id"))
+            test = splits.test(record["cell"])
         except Exception as err:
             problems.append(f"{name}: cannot re-run: {type(err).__name__}: {err}")
             continue
-        attacked = attack_sample(test.examples, cell["sizes"].get("max_attack_examples"), cell["seed"])
-        if [r.get("example_id") for r in rows] != [e.example_id for e in attacked]:
-            problems.append(f"{name}: attacked examples are not the protocol's {len(attacked)} "
-                            f"(seeded sample of the test split)")
-            continue
-        by_id = {e.example_id: e for e in attacked}
-        sample = _sample(rows, ATTACK_SAMPLE, seed, record["cell_id"])
-        spec_fields = {k: cell["attack"][k] for k in ("name", "label", "budget", "query_budget", "scope", "goal",
-                                                     "options", "threat_model", "sweep")}
-        if spec_fields["threat_model"] == "profile" and "item_pool" not in (spec_fields["options"] or {}):
-            # A profile attack draws replacement items from the model's item list, or, for a
-            # model that lists none, from all attacked examples: pin that universe, or a
-            # re-run on a sample would search other items than the cell did.
-            from attacks.profile.items import universe
-
-            spec_fields["options"] = {**(spec_fields["options"] or {}), "item_pool": universe(model, attacked)}
-        attack = AttackSpec(**spec_fields)
-        data = SimpleNamespace(task=cell["task"], examples=[by_id[r["example_id"]] for r in sample])
-        try:
-            _, again, _ = pipeline.attack(model, data, attack, cell["seed"], {**cell["sizes"], "max_attack_examples": None})
-        except Exception as err:
-            problems.append(f"{name}: re-running the attack failed: {type(err).__name__}: {err}")
-            continue
-        report["attack_examples"] += len(sample)
-        for row, new in zip(sample, again):
-            problems += _same_outcome(name, row, new, deviation)
+        problems += rerun(name, record, rows, model, test, pipeline, seed, report)
     return problems
+
+
+def _rescore(name: str, record: dict, rows: list[dict], model, test, pipeline, seed: int, report: dict) -> list[str]:
+    """A training record: a seeded sample of its clean rows re-scored with the model."""
+    from benchmark.evaluation import ScoreError, score_checked
+
+    cell = record["cell"]
+    ids = [e.example_id for e in test.examples]
+    if [r.get("example_id") for r in rows] != ids:
+        return [f"{name}: per-example rows are not the protocol's {len(ids)} test examples "
+                f"({len(rows)} rows, e.g. {rows[0].get('example_id') if rows else None!r} vs {ids[0]!r})"]
+    by_id = {e.example_id: e for e in test.examples}
+    if cell["task"] == "preference":
+        bad = next((r for r in rows if int(r["label"]) != int(by_id[r["example_id"]].label)), None)
+        if bad is not None:
+            return [f"{name}: example {bad['example_id']}: label {bad['label']} is not the protocol's"]
+    sample = _sample(rows, CLEAN_SAMPLE, seed, record["cell_id"])
+    examples = [by_id[r["example_id"]] for r in sample]
+    try:
+        scores = score_checked(model, examples, cell["task"])
+    except (ScoreError, Exception) as err:
+        return [f"{name}: re-scoring failed: {type(err).__name__}: {err}"]
+    report["clean_examples"] += len(examples)
+    wrong: list[str] = []
+    for row, example, s in zip(sample, examples, scores):
+        if cell["task"] == "preference":
+            d = abs(float(s[0]) - float(row["prob"]))
+            _deviation(report, d)
+            if d > PROB_TOL:
+                wrong.append(f"{name}: example {row['example_id']}: submitted prob {row['prob']!r} but the "
+                             f"model scores {float(s[0])!r} (tolerance {PROB_TOL})")
+        else:
+            pos, others = s[example.label], np.delete(s, example.label)
+            lo, hi = 1 + int(np.sum(others > pos + PROB_TOL)), 1 + int(np.sum(others >= pos - PROB_TOL))
+            if not lo <= int(row["rank"]) <= hi:
+                wrong.append(f"{name}: example {row['example_id']}: submitted rank {row['rank']} but the model "
+                             f"ranks the positive {lo if lo == hi else f'{lo}-{hi}'}")
+    return wrong[:3] + ([f"{name}: ... and {len(wrong) - 3} more of the {len(sample)} re-scored examples"]
+                        if len(wrong) > 3 else [])
+
+
+def _reattack(name: str, record: dict, rows: list[dict], model, test, pipeline, seed: int, report: dict) -> list[str]:
+    """An attack record: a seeded sample of its attacked examples attacked again."""
+    from benchmark.experiment import attack_sample
+    from benchmark.suite import AttackSpec
+
+    cell = record["cell"]
+    attacked = attack_sample(test.examples, cell["sizes"].get("max_attack_examples"), cell["seed"])
+    if [r.get("example_id") for r in rows] != [e.example_id for e in attacked]:
+        return [f"{name}: attacked examples are not the protocol's {len(attacked)} "
+                f"(seeded sample of the test split)"]
+    by_id = {e.example_id: e for e in attacked}
+    sample = _sample(rows, ATTACK_SAMPLE, seed, record["cell_id"])
+    spec_fields = {k: cell["attack"][k] for k in ("name", "label", "budget", "query_budget", "scope", "goal",
+                                                 "options", "threat_model", "sweep")}
+    if spec_fields["threat_model"] == "profile" and "item_pool" not in (spec_fields["options"] or {}):
+        # A profile attack draws replacement items from the model's item list, or, for a
+        # model that lists none, from all attacked examples: pin that universe, or a
+        # re-run on a sample would search other items than the cell did.
+        from attacks.profile.items import universe
+
+        spec_fields["options"] = {**(spec_fields["options"] or {}), "item_pool": universe(model, attacked)}
+    attack = AttackSpec(**spec_fields)
+    data = SimpleNamespace(task=cell["task"], examples=[by_id[r["example_id"]] for r in sample])
+    try:
+        _, again, _ = pipeline.attack(model, data, attack, cell["seed"], {**cell["sizes"], "max_attack_examples": None})
+    except Exception as err:
+        return [f"{name}: re-running the attack failed: {type(err).__name__}: {err}"]
+    report["attack_examples"] += len(sample)
+    problems: list[str] = []
+    for row, new in zip(sample, again):
+        problems += _same_outcome(name, row, new, lambda d: _deviation(report, d))
+    return problems
+
+
+_RERUN = {"train": _rescore, "attack": _reattack}  # what re-running a record of each kind means
 
 
 def _same_outcome(name: str, row: dict, new: dict, deviation) -> list[str]:

@@ -37,6 +37,7 @@ import yaml
 
 from benchmark import leaderboard as lb
 from benchmark import poisoning_board
+from benchmark.escaping import slug
 from benchmark.files import atomic_write_bytes
 from benchmark.plots import Plot
 
@@ -112,7 +113,7 @@ def _classes(**flags) -> str:
 
 
 def _page_name(t: lb.Table) -> str:
-    return f"{lb._slug(t.protocol['suite'])}-{lb._slug(t.dataset)}-{lb._slug(t.task)}.html"
+    return f"{slug(t.protocol['suite'])}-{slug(t.dataset)}-{slug(t.task)}.html"
 
 
 @dataclass
@@ -145,7 +146,7 @@ def _cards(collected, results_dir: Path) -> dict[tuple[str, str], Card]:
         card = cards.get(key)
         if card is None:
             folder = "submissions" if e.source else "models"
-            stem = lb._slug(e.source or key[1])
+            stem = slug(e.source or key[1])
             while f"{folder}/{stem}" in used:
                 stem += "-x"
             used.add(f"{folder}/{stem}")
@@ -373,7 +374,7 @@ def write_site(site_dir: str | Path, tables: list[lb.Table], collected, figures:
         table_pages.append(page)
     for p in poison:  # poisoning of a dataset without a ranking table: a page of its own
         if (p.suite, p.dataset) not in placed:
-            table_pages.append({"page": f"{lb._slug(p.suite)}-{lb._slug(p.dataset)}-poisoning.html", "view": None,
+            table_pages.append({"page": f"{slug(p.suite)}-{slug(p.dataset)}-poisoning.html", "view": None,
                                 "rows": [], "sections": [{"id": "poisoning", "title": "Poisoning", "details": [],
                                                           "settings": [], "poisoning": [_poison_view(p)],
                                                           "plots": [_figure(f, site_dir) for f in figures

@@ -27,9 +27,11 @@ and ``recommenders.conformance.check_model`` verifies that the promise is kept:
   ``validation_metric(valid)`` and ``train_further(train, valid, epochs, seed, loss=...)``
   (continue training through recommenders.training's loop, under a defense's loss);
 - ``TextFineTunable``: ``fine_tune_text(profile_texts, candidate_texts, labels, epochs,
-  seed, lr)`` continues training on (adversarial) texts;
-- ``ItemIndexed``: ``item_ids()`` (the items the model knows) and ``item_rows(ids)`` (each
-  item's row in the "item" embedding table, -1 when unknown).
+  seed, lr)`` continues training on (adversarial) texts, and ``training_units(examples,
+  seed)`` renders examples into those texts as the model's own training data;
+- ``ItemIndexed``: ``item_ids()`` (the items the model knows: profile attacks draw their
+  replacements from them) and ``item_rows(ids)`` (each item's row in the model's item
+  tables, the "item" embedding table of a differentiable model, -1 when unknown).
 """
 
 from __future__ import annotations
@@ -96,10 +98,13 @@ class TextFineTunable(Protocol):
     def fine_tune_text(self, profile_texts, candidate_texts, labels, epochs: int = 1, seed: int = 0,
                        lr=None) -> list[dict]: ...
 
+    def training_units(self, examples, seed: int = 0) -> tuple[list[str], list, list[int]]: ...
+
 
 @runtime_checkable
 class ItemIndexed(Protocol):
-    """Knows its items and where each sits in its "item" embedding table."""
+    """Knows its items and where each sits in its item tables (the "item" embedding table
+    of a differentiable model: gradient-guided swaps read its rows)."""
 
     def item_ids(self) -> list[str]: ...
 

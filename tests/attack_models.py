@@ -54,7 +54,6 @@ class FoldInMF(Recommender):
     def __init__(self, dim: int = 8, epochs: int = 150, lr: float = 0.05, **options):
         super().__init__(dim=dim, epochs=epochs, lr=lr, **options)
 
-    @property
     def item_ids(self) -> list[str]:
         return list(self._ids)
 
@@ -158,9 +157,11 @@ class CooccurrenceScorer(Recommender):
         self._sim = sim / norm[:, None] / norm[None, :]
         return self
 
-    @property
     def item_ids(self) -> list[str]:
         return list(self._ids)
+
+    def item_rows(self, item_ids):
+        return [self._index.get(i, -1) for i in item_ids]
 
     def score(self, profiles, candidates) -> np.ndarray:
         out = np.zeros((len(profiles), len(candidates[0])))

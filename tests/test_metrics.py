@@ -44,3 +44,15 @@ def test_ties_are_pessimistic():
 def test_nan_scores_rejected():
     with pytest.raises(ValueError, match="NaN"):
         metrics.positive_ranks([np.array([np.nan, 1.0])], [0])
+
+
+def test_validation_metric_is_the_task_primary_metric():
+    from benchmark.metrics import validation_metric
+    from benchmark.tasks import TASK_SPECS
+
+    name, value = validation_metric("preference", [np.array([0.9]), np.array([0.2]), np.array([0.6])], [1, 0, 0])
+    assert name == TASK_SPECS["preference"].primary_metric == "auc" and value == pytest.approx(1.0)
+    rows = np.array([[0.9, 0.1, 0.2], [0.1, 0.5, 0.4], [0.3, 0.3, 0.0]])  # positive at index 0: ranks 1, 3, 2 (tie)
+    name, value = validation_metric("ranking", rows, [0, 0, 0])
+    assert name == TASK_SPECS["ranking"].primary_metric == "ndcg@10"
+    assert value == pytest.approx((1 + 1 / np.log2(4) + 1 / np.log2(3)) / 3)

@@ -99,9 +99,11 @@ def test_validation_builds_every_attack_and_defence_with_its_options(tmp_path):
 def test_text_attacks_refuse_unknown_options():
     from attacks.registry import create as create_attack
 
-    with pytest.raises(ValueError, match=r"deepwordbug: unknown option\(s\) \['colour'\]"):
+    with pytest.raises(ValueError, match=r"attack 'deepwordbug': unknown option 'colour'; valid options: masked_lm, "):
         create_attack("deepwordbug", query_budget=10, colour="red")
     assert create_attack("deepwordbug", query_budget=10, window=8).window == 8
+    with pytest.raises(ValueError, match=r"unknown option 'windw' \(did you mean 'window'\?\)"):
+        create_attack("deepwordbug", query_budget=10, windw=8)
 
 
 # --------------------------------------------------------------------------- 6. plot labels

@@ -30,32 +30,38 @@ What "fine-tune" means, per model kind (attacks.defenses.fitting):
 Popularity ignores the profile: no attack on it can succeed and no augmentation can
 change it, so the defense does not apply.
 
-Options:
-  rounds (2); attack (text models: deepwordbug, others: profile-swap);
-  attack_options ({} -> attacks.registry.create: budget, query_budget, goal, scope, ...);
-  attack_examples (training examples attacked per round; 100 for text models, 500 others);
-  eval_examples (validation examples for clean metrics; 500);
-  attack_eval_examples (validation examples attacked for robust metrics; 50 / 200);
-  epochs (fine-tune epochs per round; text 1, torch 3); lr (text fine-tune learning rate;
-  default the model's); clean_mix (1.0: as many clean as adversarial examples; "all": the
-  whole training set); negatives (ranking: sampled negatives given to attacked training
-  examples, whose candidate list is only the positive; 99 like the test protocol);
-  fit (true; false: the model is already fitted — e.g. a deployed model being updated).
+Options: AdvAugmentOptions (rounds, attack, attack_options, attack_examples, eval_examples,
+attack_eval_examples, epochs, lr, clean_mix, negatives, fit), each with its default and doc.
 """
 
 from __future__ import annotations
 
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from attacks import registry as attack_registry
 from attacks.defenses.base import Defense
-from benchmark.options import check_options
+from benchmark.options import Options, option
 from attacks.defenses import fitting, training_data as td
 from benchmark import seeding
 
-OPTIONS = ("rounds", "attack", "attack_options", "attack_examples", "eval_examples", "attack_eval_examples",
-           "epochs", "lr", "clean_mix", "negatives", "fit")
+
+
+@dataclass
+class AdvAugmentOptions(Options):
+    rounds: int = option(2, "attack -> augment -> fine-tune rounds after the plain fit")
+    attack: str | None = option(None, "the attack (default: deepwordbug for text models, profile-swap for the others)")
+    attack_options: dict | None = option(None, "options of the attack (attacks.registry.create: budget, query_budget, ...)")
+    attack_examples: int | None = option(None, "training examples attacked per round (default 100 text, 500 others)")
+    eval_examples: int | None = option(500, "validation examples for the clean metrics per round")
+    attack_eval_examples: int | None = option(None, "validation examples attacked for the robust metrics "
+                                                    "(default 50 text, 200 others)")
+    epochs: int | None = option(None, "fine-tune epochs per round (default 1 text, 3 torch)")
+    lr: float | None = option(None, "text models' fine-tune learning rate (default: the model's)")
+    clean_mix: float | str = option(1.0, "clean examples per adversarial one in the fine-tune mix; 'all': the "
+                                         "whole training set")
+    negatives: int = option(99, "ranking: sampled negatives given to attacked training examples")
+    fit: bool = option(True, "fit first; false: the model is already fitted (a deployed model being updated)")
 
 
 def _attack_threat_model(name: str) -> str:
@@ -69,22 +75,22 @@ class AdvAugment(Defense):
     name = "adv-augment"
     description = "attack-augmented training in rounds (attack train sample -> add adversarial examples -> fine-tune -> re-evaluate)"
 
+    OPTIONS = AdvAugmentOptions
+
     def __init__(self, **options):
-        check_options("adv-augment", OPTIONS, options)
-        rounds = int(options.get("rounds", 2))
-        if rounds < 0:
-            raise ValueError(f"adv-augment: rounds must be >= 0, got {rounds}")
-        mix = options.get("clean_mix", 1.0)
-        if mix != "all" and (not isinstance(mix, (int, float)) or mix < 0):
-            raise ValueError(f"adv-augment: clean_mix must be a number >= 0 or 'all', got {mix!r}")
-        if options.get("attack_options") is not None and not isinstance(options["attack_options"], dict):
-            raise ValueError("adv-augment: attack_options must be a mapping (e.g. attack_options='{\"query_budget\": 100}')")
         super().__init__(**options)
+        s = self.settings
+        if int(s.rounds) < 0:
+            raise ValueError(f"adv-augment: rounds must be >= 0, got {int(s.rounds)}")
+        if s.clean_mix != "all" and (not isinstance(s.clean_mix, (int, float)) or s.clean_mix < 0):
+            raise ValueError(f"adv-augment: clean_mix must be a number >= 0 or 'all', got {s.clean_mix!r}")
+        if s.attack_options is not None and not isinstance(s.attack_options, dict):
+            raise ValueError("adv-augment: attack_options must be a mapping (e.g. attack_options='{\"query_budget\": 100}')")
 
     # -- applicability --------------------------------------------------------------
     def _attack_name(self, model) -> str:
-        if self.options.get("attack"):
-            return str(self.options["attack"])
+        if self.settings.attack:
+            return str(self.settings.attack)
         return "deepwordbug" if fitting.model_kind(model) == "text" else "profile-swap"
 
     def unsupported_reason(self, model) -> str | None:  # instance method: the reason depends on the attack option
@@ -101,7 +107,7 @@ class AdvAugment(Defense):
 
     # -- options ----------------------------------------------------------------------------
     def _opt(self, key: str, text_default, other_default, kind: str):
-        value = self.options.get(key)
+        value = self.settings[key]
         if value is not None:
             return value
         return text_default if kind == "text" else other_default
@@ -114,16 +120,16 @@ class AdvAugment(Defense):
         started = time.perf_counter()
         kind = fitting.model_kind(model)
         attack_name = self._attack_name(model)
-        attack_options = dict(self.options.get("attack_options") or {})
-        rounds = int(self.options.get("rounds", 2))
+        attack_options = dict(self.settings.attack_options or {})
+        rounds = int(self.settings.rounds)
         n_attack = int(self._opt("attack_examples", 100, 500, kind))
-        n_eval = self.options.get("eval_examples", 500)
+        n_eval = self.settings.eval_examples
         n_attack_eval = int(self._opt("attack_eval_examples", 50, 200, kind))
         epochs = int(self._opt("epochs", 1, 3, kind))
-        clean_mix = self.options.get("clean_mix", 1.0)
-        negatives = int(self.options.get("negatives", 99))
+        clean_mix = self.settings.clean_mix
+        negatives = int(self.settings.negatives)
 
-        if self.options.get("fit", True):
+        if self.settings.fit:
             model.fit(train, valid, seed=seed)
         elif getattr(model, "task", None) != train.task:
             raise ValueError(f"adv-augment: fit=false needs a model fitted for the {train.task!r} task")
@@ -216,12 +222,12 @@ class AdvAugment(Defense):
         if kind == "text":
             if train.task == "ranking":
                 clean = td.with_negatives(clean, train, int(model.opts.get("negatives", 4)), seed)
-            p, c, y = fitting.text_units(model, [*clean, *adv_examples], seed + r)
+            p, c, y = model.training_units([*clean, *adv_examples], seed + r)
             for unit in adv_units:
                 p.append(unit[0])
                 c.append(unit[1])
                 y.append(unit[2])
-            log = fitting.fine_tune_text(model, p, c, y, epochs, seed + r, self.options.get("lr"))
+            log = fitting.fine_tune_text(model, p, c, y, epochs, seed + r, self.settings.lr)
             log.update(clean_examples=len(clean), adversarial_examples=n_adv)
             return log
         if clean_mix == "all":

@@ -11,24 +11,34 @@ injected users are present (ids starting with FAKE_PREFIX), how many of them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from attacks.defenses.base import Defense
 from attacks.poisoning import is_fake
 from attacks.poisoning.detectors import create_detector
+from benchmark.options import Options, option
 from benchmark.tasks import TaskData
+
+
+@dataclass
+class DetectAndDropOptions(Options):
+    detector: str = option("pca", "the fake-user detector (attacks.poisoning.detectors: rdma, degsim, pca)")
+    flag_fraction: float = option(0.05, "share of the users flagged and dropped, in (0, 1)")
 
 
 class DetectAndDrop(Defense):
     name = "detect-and-drop"
     description = "drop the users a fake-user detector flags, then plain training"
 
-    def __init__(self, detector: str = "pca", flag_fraction: float = 0.05, **options):
-        unknown = sorted(options)
-        if unknown:
-            raise ValueError(f"defense detect-and-drop: unknown option {unknown[0]!r} (known: detector, flag_fraction)")
+    OPTIONS = DetectAndDropOptions
+
+    def __init__(self, **options):
+        super().__init__(**options)
+        self.options = self.settings.to_dict()  # both options, given or not
+        flag_fraction = self.settings.flag_fraction
         if isinstance(flag_fraction, bool) or not isinstance(flag_fraction, (int, float)) or not 0 < flag_fraction < 1:
             raise ValueError(f"defense detect-and-drop: option flag_fraction must be in (0, 1), got {flag_fraction!r}")
-        self.detector = create_detector(detector)
-        super().__init__(detector=detector, flag_fraction=flag_fraction)
+        self.detector = create_detector(self.settings.detector)
         self.flag_fraction = float(flag_fraction)
 
     def train(self, model, train, valid=None, seed: int = 0) -> dict:

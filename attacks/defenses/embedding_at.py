@@ -39,18 +39,35 @@ fit=false.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Sequence
 
 from attacks.defenses.base import Defense
-from benchmark.options import check_options
+from benchmark.options import Options, option
 from attacks.defenses import fitting
 from attacks.embedding import perturb
 
 DEFAULT_EPSILON = 0.5  # = attacks.embedding.attacks.DEFAULT_EPSILON (APR's default)
-OPTIONS = ("epsilon", "adv_weight", "clean_weight", "norm", "tables", "epochs", "patience", "select", "steps",
-           "alpha", "method", "fit")
 NORMS = ("relative", "absolute")
 METHODS = ("pgd", "freelb")
+
+
+@dataclass
+class EmbeddingATOptions(Options):
+    epsilon: float = option(DEFAULT_EPSILON, "perturbation budget per embedding row (relative to its norm, see norm)")
+    adv_weight: float = option(1.0, "weight of the adversarial loss (APR's lambda)")
+    clean_weight: float = option(1.0, "weight of the clean loss")
+    norm: str = option("relative", "APR: 'relative' (epsilon * ||e_r||, the attack's budget) or 'absolute' (epsilon)")
+    tables: list | None = option(None, "APR: which embedding tables to perturb (default: all the model exposes)")
+    epochs: int | None = option(None, "adversarial epochs (default: the model's own epochs)")
+    patience: int | None = option(None, "APR with select='best': epochs without a better clean validation metric "
+                                        "before stopping (default: the model's own)")
+    select: str = option("last", "APR: keep the 'last' adversarial epoch, or the 'best' on clean validation")
+    steps: int = option(1, "text models: L2 ascent steps per training step")
+    alpha: float | None = option(None, "text models: ascent step size (default epsilon for one step, else "
+                                       "2.5 * epsilon / steps)")
+    method: str = option("pgd", "text models: 'pgd' (last iterate) or 'freelb' (mean over the ascent trajectory)")
+    fit: bool = option(True, "train from scratch first; false: train the fitted model further")
 
 
 def apr_perturbation(grad, ref, epsilon: float, norm: str = "relative"):
@@ -92,23 +109,25 @@ class EmbeddingAT(Defense):
     name = "embedding-at"
     description = "adversarial training in embedding space: APR on item embeddings (bpr-mf, sasrec), PGD/FreeLB on input token embeddings (text models)"
 
+    OPTIONS = EmbeddingATOptions
+
     def __init__(self, **options):
-        check_options("embedding-at", OPTIONS, options)
-        eps = float(options.get("epsilon", DEFAULT_EPSILON))
+        super().__init__(**options)
+        s = self.settings
+        eps = float(s.epsilon)
         if eps <= 0:
             raise ValueError(f"embedding-at: epsilon must be > 0, got {eps}")
-        if options.get("norm", "relative") not in NORMS:
-            raise ValueError(f"embedding-at: norm must be one of {NORMS}, got {options['norm']!r}")
-        if options.get("method", "pgd") not in METHODS:
-            raise ValueError(f"embedding-at: method must be one of {METHODS}, got {options['method']!r}")
-        if options.get("select", "last") not in ("best", "last"):
-            raise ValueError(f"embedding-at: select must be 'best' or 'last', got {options['select']!r}")
-        if int(options.get("steps", 1)) < 1:
-            raise ValueError(f"embedding-at: steps must be >= 1, got {options['steps']}")
-        super().__init__(**options)
+        if s.norm not in NORMS:
+            raise ValueError(f"embedding-at: norm must be one of {NORMS}, got {s.norm!r}")
+        if s.method not in METHODS:
+            raise ValueError(f"embedding-at: method must be one of {METHODS}, got {s.method!r}")
+        if s.select not in ("best", "last"):
+            raise ValueError(f"embedding-at: select must be 'best' or 'last', got {s.select!r}")
+        if int(s.steps) < 1:
+            raise ValueError(f"embedding-at: steps must be >= 1, got {s.steps}")
         self.epsilon = eps
-        self.adv_weight = float(options.get("adv_weight", 1.0))
-        self.clean_weight = float(options.get("clean_weight", 1.0))
+        self.adv_weight = float(s.adv_weight)
+        self.clean_weight = float(s.clean_weight)
 
     def unsupported_reason(self, model) -> str | None:
         kind = fitting.model_kind(model)
@@ -136,8 +155,8 @@ class EmbeddingAT(Defense):
         """loss(batch) = L + adv_weight * L(tables + Delta_adv), for model.train_further."""
         import torch
 
-        norm = self.options.get("norm", "relative")
-        wanted: Sequence[str] | None = self.options.get("tables")
+        norm = self.settings.norm
+        wanted: Sequence[str] | None = self.settings.tables
 
         def loss(batch):
             params = model.embedding_tables()
@@ -165,8 +184,8 @@ class EmbeddingAT(Defense):
     def _train_apr(self, model, train, valid, seed) -> dict:
         started = time.perf_counter()
         info: dict = {"defense": self.name, "method": "apr", "epsilon": self.epsilon, "adv_weight": self.adv_weight,
-                      "norm": self.options.get("norm", "relative")}
-        if self.options.get("fit", True):
+                      "norm": self.settings.norm}
+        if self.settings.fit:
             model.fit(train, valid, seed=seed)
             log = getattr(model, "training_log", {}) or {}
             info["pretrain"] = {k: log.get(k) for k in ("epochs_run", "best_epoch", "valid_metric", "best_valid")}
@@ -174,12 +193,12 @@ class EmbeddingAT(Defense):
             raise ValueError(f"embedding-at: fit=false needs a model fitted for the {train.task!r} task")
         info["pretrain_seconds"] = round(time.perf_counter() - started, 3)
         opts = getattr(model, "options", {}) or {}
-        epochs = int(self.options.get("epochs") or opts.get("epochs") or 10)
-        patience = int(self.options.get("patience", opts.get("patience") or 0) or 0)
+        epochs = int(self.settings.epochs or opts.get("epochs") or 10)
+        patience = int(opts.get("patience") or 0) if self.settings.patience is None else int(self.settings.patience)
         stats = _NormStats()
         log = model.train_further(train, valid, epochs=epochs, seed=seed + 1, loss=self.apr_loss(model, stats),
                                   patience=patience, progress=opts.get("progress"),
-                                  select=self.options.get("select", "last"))
+                                  select=self.settings.select)
         info["adversarial_seconds"] = log.pop("seconds")
         info["adversarial"] = log
         info["perturbation"] = stats.to_dict()
@@ -191,9 +210,9 @@ class EmbeddingAT(Defense):
         batch loss `original` (see the module docstring), and the embedding hook it uses."""
         import torch
 
-        steps = int(self.options.get("steps", 1))
-        alpha = float(self.options.get("alpha") or (self.epsilon if steps == 1 else 2.5 * self.epsilon / steps))
-        method = self.options.get("method", "pgd")
+        steps = int(self.settings.steps)
+        alpha = float(self.settings.alpha or (self.epsilon if steps == 1 else 2.5 * self.epsilon / steps))
+        method = self.settings.method
         original = original or model.batch_loss
         # The word-embedding table (cross-encoder: the classifier's; two-tower: the shared
         # encoder's), the same tensor embedding_forward exposes to the attacks.
@@ -245,10 +264,10 @@ class EmbeddingAT(Defense):
     def _train_text(self, model, train, valid, seed) -> dict:
         started = time.perf_counter()
         stats = _NormStats()
-        info = {"defense": self.name, "method": self.options.get("method", "pgd"), "epsilon": self.epsilon,
-                "steps": int(self.options.get("steps", 1)), "adv_weight": self.adv_weight,
+        info = {"defense": self.name, "method": self.settings.method, "epsilon": self.epsilon,
+                "steps": int(self.settings.steps), "adv_weight": self.adv_weight,
                 "clean_weight": self.clean_weight}
-        fit = self.options.get("fit", True)
+        fit = self.settings.fit
         if fit:
             # The objective is built when training starts, once fit has built the backbone.
             with model.training_objective(self._text_objective(model, stats)):
@@ -261,8 +280,8 @@ class EmbeddingAT(Defense):
             examples = td.model_training_examples(model, train, seed)
             if train.task == "ranking":
                 examples = td.with_negatives(examples, train, int(model.opts.get("negatives", 4)), seed)
-            p, c, y = fitting.text_units(model, examples, seed)
-            epochs = int(self.options.get("epochs") or model.opts.get("epochs") or 1)
+            p, c, y = model.training_units(examples, seed)
+            epochs = int(self.settings.epochs or model.opts.get("epochs") or 1)
             with model.training_objective(self._text_objective(model, stats)):
                 info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, epochs, seed)
             info["fine_tune_seconds"] = info["fine_tune"].pop("seconds", None)

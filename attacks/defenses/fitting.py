@@ -2,7 +2,7 @@
 
 Three kinds, told apart by the public protocols of recommenders.base (no model names):
 
-- "text": text models (``TextFineTunable``: ``fine_tune_text``): continue from the current
+- "text": text models (``TextFineTunable``: ``fine_tune_text``, ``training_units``): continue from the current
   weights on rendered (profile text, candidate text) units — the only way to learn from an
   adversarial TEXT;
 - "torch": ``Trainable`` models (BPR-MF, SASRec): ``model.train_further`` continues from
@@ -15,11 +15,7 @@ Three kinds, told apart by the public protocols of recommenders.base (no model n
 from __future__ import annotations
 
 import time
-from typing import Sequence
 
-import numpy as np
-
-from benchmark import seeding
 from recommenders.base import TextFineTunable, Trainable
 
 
@@ -30,32 +26,6 @@ def model_kind(model) -> str:
     if isinstance(model, Trainable):
         return "torch"
     return "refit"
-
-
-def text_units(model, examples: Sequence, seed: int) -> tuple[list[str], list, list[int]]:
-    """(profile texts, candidate texts, labels) for fine_tune_text, rendered like the model's
-    own training data: preference -> one pair per example; ranking -> the profile with its
-    positive first and the model's number of sampled negatives (from the example's own
-    candidates), label 0."""
-    renderer = model.renderer
-    profiles, candidates, labels = [], [], []
-    if model.task == "preference":
-        for ex in examples:
-            r = renderer.render(ex.profile, ex.candidates[0])
-            profiles.append(r.profile_text)
-            candidates.append(r.candidate_text)
-            labels.append(int(ex.label))
-        return profiles, candidates, labels
-    n_neg = int(model.opts.get("negatives", 4))
-    rng = seeding.rng(seed, 31337)
-    for ex in examples:
-        positive = ex.candidates[ex.label]
-        others = [c for i, c in enumerate(ex.candidates) if i != ex.label]
-        chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)] if others else []
-        profiles.append(renderer.render(ex.profile, positive).profile_text)
-        candidates.append([renderer.candidate_text(c) for c in [positive, *chosen]])
-        labels.append(0)
-    return profiles, candidates, labels
 
 
 def fine_tune_text(model, profiles: list[str], candidates: list, labels: list[int], epochs: int, seed: int,

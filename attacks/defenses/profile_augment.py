@@ -24,10 +24,8 @@ What that means per model:
   price of sequence augmentation.
 - popularity ignores the profile: nothing to augment (the defense does not apply).
 
-Options: budget (3), kinds (["swap", "insert", "delete", "flip"]), ratio (0.5 augmented
-copies per training example; above 1, several copies each), rating_scale ([1, 5]),
-fit (true; false: train a fitted model further, text models via fine_tune_text and torch
-classic models via their training hooks, `epochs` epochs).
+Options: ProfileAugmentOptions (budget, kinds, ratio, rating_scale, fit, epochs; fit=false trains a
+fitted model further: text models via fine_tune_text, torch classic models via their training hooks).
 """
 
 from __future__ import annotations
@@ -35,18 +33,28 @@ from __future__ import annotations
 import math
 import time
 from collections import Counter
+from dataclasses import dataclass
 from typing import Sequence
 
 import numpy as np
 
 from attacks.defenses.base import Defense
-from benchmark.options import check_options
+from benchmark.options import Options, option
 from attacks.defenses import fitting, training_data as td
 from attacks.profile.transformations import KINDS, Edit, State, apply
 from benchmark import seeding
 
 DEFAULT_BUDGET = 3  # = attacks.profile.attacks.DEFAULT_BUDGET
-OPTIONS = ("budget", "kinds", "ratio", "rating_scale", "fit", "epochs")
+
+
+@dataclass
+class ProfileAugmentOptions(Options):
+    budget: int = option(DEFAULT_BUDGET, "most edits per augmented copy (k ~ U{1..budget})")
+    kinds: list | None = option(None, "edit kinds drawn from (default: swap, insert, delete, flip)")
+    ratio: float = option(0.5, "augmented copies per training example (a seeded share below 1, several above)")
+    rating_scale: list = option([1.0, 5.0], "[low, high] of the ratings, for flips and inserted ratings")
+    fit: bool = option(True, "fit on the augmented data; false: train the fitted model further on it")
+    epochs: int = option(1, "fit=false: epochs of further training")
 
 
 def _free(state: State) -> list[int]:
@@ -149,22 +157,24 @@ class ProfileAugment(Defense):
     name = "profile-augment"
     description = "random profile edits (swap/insert/delete/rating flip, k <= budget) as data augmentation"
 
+    OPTIONS = ProfileAugmentOptions
+
     def __init__(self, **options):
-        check_options("profile-augment", OPTIONS, options)
-        budget = int(options.get("budget", DEFAULT_BUDGET))
+        super().__init__(**options)
+        s = self.settings
+        budget = int(s.budget)
         if budget < 1:
             raise ValueError(f"profile-augment: budget must be >= 1, got {budget}")
-        kinds = list(options.get("kinds") or KINDS)
+        kinds = list(s.kinds or KINDS)
         bad = [k for k in kinds if k not in KINDS]
         if bad:
             raise ValueError(f"profile-augment: unknown edit kind(s) {bad}; known: {', '.join(KINDS)}")
-        ratio = float(options.get("ratio", 0.5))
+        ratio = float(s.ratio)
         if ratio < 0:
             raise ValueError(f"profile-augment: ratio must be >= 0, got {ratio}")
-        lo, hi = (float(x) for x in options.get("rating_scale", (1.0, 5.0)))
+        lo, hi = (float(x) for x in s.rating_scale)
         if not lo < hi:
             raise ValueError(f"profile-augment: rating_scale must be [low, high] with low < high")
-        super().__init__(**options)
         self.budget, self.kinds, self.ratio, self.rating_scale = budget, kinds, ratio, (lo, hi)
 
     def unsupported_reason(self, model) -> str | None:
@@ -177,7 +187,7 @@ class ProfileAugment(Defense):
         if reason:
             raise ValueError(f"profile-augment does not apply: {reason}")
         started = time.perf_counter()
-        fit = self.options.get("fit", True)
+        fit = self.settings.fit
         if not fit and getattr(model, "task", None) != train.task:
             raise ValueError(f"profile-augment: fit=false needs a model fitted for the {train.task!r} task")
         base = td.model_training_examples(model, train, seed)
@@ -202,10 +212,10 @@ class ProfileAugment(Defense):
                 units_from = td.with_negatives(data.examples, train, int(model.opts.get("negatives", 4)), seed)
             else:
                 units_from = data.examples
-            p, c, y = fitting.text_units(model, units_from, seed)
-            info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, int(self.options.get("epochs", 1)), seed)
+            p, c, y = model.training_units(units_from, seed)
+            info["fine_tune"] = fitting.fine_tune_text(model, p, c, y, int(self.settings.epochs), seed)
         elif kind == "torch":
-            info["fine_tune"] = model.train_further(data, valid, epochs=int(self.options.get("epochs", 1)), seed=seed)
+            info["fine_tune"] = model.train_further(data, valid, epochs=int(self.settings.epochs), seed=seed)
         else:
             model.fit(data, valid, seed=seed)
         if isinstance(info.get("fine_tune"), dict):
@@ -217,13 +227,8 @@ class ProfileAugment(Defense):
     def _fit(model, data, valid, seed, kind) -> None:
         """Fit on the augmented data. A text model's own example cap (max_train_examples)
         was applied when choosing what to augment; it must not cut the augmented set again."""
-        opts = getattr(model, "opts", None)
-        if kind == "text" and isinstance(opts, dict) and opts.get("max_train_examples") is not None:
-            saved = opts["max_train_examples"]
-            opts["max_train_examples"] = None
-            try:
+        if kind == "text" and model.opts.get("max_train_examples") is not None:
+            with model.options_overridden(max_train_examples=None):
                 model.fit(data, valid, seed=seed)
-            finally:
-                opts["max_train_examples"] = saved
             return
         model.fit(data, valid, seed=seed)

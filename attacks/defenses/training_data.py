@@ -39,8 +39,8 @@ def seeded_sample(n: int, k: int | None, *key: int) -> np.ndarray:
 def model_training_examples(model, train: TaskData, seed: int) -> list[Example]:
     """The examples `model` actually learns from: text models may keep a seeded subset
     (their ``max_train_examples`` option), the others use every example."""
-    opts = getattr(model, "opts", None) or {}
-    limit = opts.get("max_train_examples") if isinstance(opts, dict) else None
+    opts = getattr(model, "opts", None)  # a text model's declared options (benchmark.options.Options)
+    limit = opts.get("max_train_examples") if callable(getattr(opts, "get", None)) else None
     if limit is None:
         return list(train.examples)
     return [train.examples[i] for i in seeding.seeded_subset(len(train.examples), limit, seed, 104729)]

@@ -30,6 +30,7 @@ gradient step + 1 (evaluation); a query budget cuts the number of PGD steps.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import numpy as np
@@ -40,12 +41,23 @@ from attacks.embedding import perturb
 from attacks.profile.attacks import history_record
 from attacks.profile.goals import Skip, goal_label, make_goal, resolve_goal_name, skipped_outcome
 from attacks.records import AttackRecord, Perturbation, summarize
-from benchmark.options import check_options
+from benchmark.options import Options, option
 
 DEFAULT_EPSILON = 0.5
 DEFAULT_EPSILONS = (0.05, 0.1, 0.25, 0.5, 1.0)
 DEFAULT_STEPS = 10
-OPTIONS = ("epsilon", "epsilons", "steps", "alpha", "batch_size", "tensors")
+
+
+@dataclass
+class EmbeddingAttackOptions(Options):
+    epsilon: float = option(DEFAULT_EPSILON, "budget of the records and the single-figure robust metric: "
+                                             "||delta_r|| <= epsilon * ||e_r|| (added to the grid)")
+    epsilons: list | None = option(None, "the robustness curve's grid (default 0.05, 0.1, 0.25, 0.5, 1.0)")
+    steps: int = option(DEFAULT_STEPS, "embedding-pgd: gradient steps (embedding-fgsm takes one step of size epsilon)")
+    alpha: float | None = option(None, "embedding-pgd: step size (default 2.5 * epsilon / steps)")
+    batch_size: int | None = option(None, "examples per embedding_forward call (default: 256 candidates' worth)")
+    tensors: list | None = option(None, "which of embedding_forward's tensors to perturb (default: every "
+                                        "floating tensor with at least two dimensions)")
 SCORE_CHECK_TOL = 1e-3
 
 
@@ -53,19 +65,21 @@ class EmbeddingAttack(Attack):
     threat_model = "embedding"
     iterative: ClassVar[bool] = False
 
+    OPTIONS: ClassVar[type[Options]] = EmbeddingAttackOptions
+
     def __init__(self, budget: int | None = None, query_budget: int | None = None, scope: str = "history",
                  goal: str | None = None, seed: int = 0, **options):
-        check_options(self.name, OPTIONS, options)
+        settings = self.OPTIONS.parse(f"attack {self.name!r}", options)
         if scope != "history":
             raise ValueError(f"{self.name}: embedding attacks perturb the model's input embeddings; scope {scope!r} is for text attacks")
-        epsilon = float(options.get("epsilon", DEFAULT_EPSILON))
-        grid = [float(e) for e in options.get("epsilons") or DEFAULT_EPSILONS]
+        epsilon = float(settings.epsilon)
+        grid = [float(e) for e in settings.epsilons or DEFAULT_EPSILONS]
         if epsilon <= 0 or any(e <= 0 for e in grid):
             raise ValueError(f"{self.name}: epsilons must be > 0, got epsilon={epsilon}, epsilons={grid}")
         options["epsilon"] = epsilon
         options["epsilons"] = sorted(set(grid) | {epsilon})
         if self.iterative:
-            steps = int(options.get("steps", DEFAULT_STEPS))
+            steps = int(settings.steps)
             if steps < 1:
                 raise ValueError(f"{self.name}: steps must be >= 1, got {steps}")
             options["steps"] = steps

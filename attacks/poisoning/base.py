@@ -29,6 +29,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from attacks.poisoning import FAKE_PREFIX
+from benchmark.options import Options, unknown_options_message
 
 THREAT_MODEL = "poisoning"
 DEFAULT_FAKE_USERS = 0.01  # ARLib's default budget: 1% of the users
@@ -150,6 +151,8 @@ class PoisoningAttack:
     threat_model: ClassVar[str] = THREAT_MODEL
     description: ClassVar[str] = ""
     needs: ClassVar[tuple[str, ...]] = ()
+    # The strategy's own options (benchmark.options), besides fake_users, filler and seed.
+    OPTIONS: ClassVar[type[Options]] = Options
 
     def __init__(self, fake_users: float = DEFAULT_FAKE_USERS, filler: int = DEFAULT_FILLER, seed: int = 0,
                  **options):
@@ -161,14 +164,16 @@ class PoisoningAttack:
         self.options = options
         unknown = sorted(set(options) - set(self.option_defaults()))
         if unknown:
-            raise PoisoningOptionError(f"option {unknown[0]}: unknown for attack {self.name!r} "
-                                       f"(known: fake_users, filler, {', '.join(self.option_defaults()) or '-'})")
+            message = unknown_options_message(f"attack {self.name!r}", unknown,
+                                              ["fake_users", "filler", *self.option_defaults()])
+            raise PoisoningOptionError(f"option {unknown[0]}: {message}")
         self.settings = {**self.option_defaults(), **options}
 
     # -- metadata (shaped like attacks.base.Attack, so listings and suites treat it alike) --
     @classmethod
     def option_defaults(cls) -> dict:
-        return {}
+        """The strategy's options with their defaults (its OPTIONS declaration)."""
+        return cls.OPTIONS.defaults()
 
     @classmethod
     def unsupported_reason(cls, model) -> str | None:

@@ -18,12 +18,15 @@ run them: they never see the injected labels (only `detection_scores` does).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 from scipy.sparse.linalg import svds
+
+from benchmark.options import Options, option
 
 
 def _matrix(interactions: pd.DataFrame, ratings: bool = True):
@@ -40,8 +43,10 @@ def _matrix(interactions: pd.DataFrame, ratings: bool = True):
 
 class Detector:
     name: ClassVar[str] = ""
+    OPTIONS: ClassVar[type[Options]] = Options  # the detector's declared options (benchmark.options)
 
     def __init__(self, **options):
+        self.settings = self.OPTIONS.parse(f"detector {self.name!r}", options)
         self.options = options
 
     def score(self, interactions: pd.DataFrame) -> pd.Series:
@@ -74,12 +79,18 @@ class RDMA(Detector):
         return pd.Series(per_user / np.maximum(counts, 1), index=users, name=self.name)
 
 
+@dataclass
+class DegSimOptions(Options):
+    neighbours: int = option(25, "nearest users whose mean similarity is a user's score")
+
+
 class DegSim(Detector):
     name = "degsim"
+    OPTIONS = DegSimOptions
 
     def score(self, interactions):
         users, m, _ = _matrix(interactions, ratings=False)
-        k = int(self.options.get("neighbours", 25))
+        k = int(self.settings.neighbours)
         norms = np.sqrt(np.asarray(m.multiply(m).sum(axis=1)).ravel()) + 1e-9
         sim = np.asarray((m @ m.T).todense()) / norms[:, None] / norms[None, :]
         np.fill_diagonal(sim, -np.inf)
@@ -88,8 +99,14 @@ class DegSim(Detector):
         return pd.Series(top.mean(axis=1), index=users, name=self.name)
 
 
+@dataclass
+class PCAOptions(Options):
+    components: int = option(3, "principal components whose loadings score the users")
+
+
 class PCADetector(Detector):
     name = "pca"
+    OPTIONS = PCAOptions
 
     def score(self, interactions):
         users, m, (ui, ii, r) = _matrix(interactions)
@@ -103,7 +120,7 @@ class PCADetector(Detector):
         if np.all(z == 0):  # implicit data: presence, centred per user
             z = vals - mean[m.row]
         x = sp.csr_matrix((z, (m.col, m.row)), shape=(m.shape[1], m.shape[0]))  # items x users: users are the variables
-        k = min(int(self.options.get("components", 3)), min(x.shape) - 1)
+        k = min(int(self.settings.components), min(x.shape) - 1)
         _, _, vt = svds(x, k=k, random_state=0)  # top-k principal directions in user space
         loadings = (vt ** 2).sum(axis=0)
         return pd.Series(-loadings, index=users, name=self.name)

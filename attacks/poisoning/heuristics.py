@@ -15,9 +15,29 @@ On implicit data (no ratings) only the choice of fillers differs.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
 from attacks.poisoning.base import PoisoningAttack, PoisoningOptionError, TrainView, random_fillers
+from benchmark.options import Options, option
+
+
+
+def _selected_share():
+    return option(0.5, "share of the fillers drawn from the pool and rated at the top")
+
+
+@dataclass
+class BandwagonOptions(Options):
+    selected_share: float = _selected_share()
+    popular_pool: int = option(50, "the most popular items the selected fillers are drawn from")
+
+
+@dataclass
+class SegmentOptions(Options):
+    selected_share: float = _selected_share()
+    segment_pool: int = option(50, "the items most similar to the targets the selected fillers are drawn from")
 
 
 def _share(value, option: str) -> float:
@@ -59,11 +79,7 @@ class AverageAttack(PoisoningAttack):
 class _SelectedPlusRandom(PoisoningAttack):
     """Fillers = `selected_share` from a pool (rated top) + the rest at random."""
 
-    pool_option = "pool"
-
-    @classmethod
-    def option_defaults(cls) -> dict:
-        return {"selected_share": 0.5, cls.pool_option: 50}
+    pool_option = "pool"  # the name of the pool-size option in the subclass's OPTIONS
 
     def pool(self, view: TrainView, targets: np.ndarray, size: int) -> np.ndarray:
         raise NotImplementedError
@@ -93,6 +109,7 @@ class BandwagonAttack(_SelectedPlusRandom):
     name = "bandwagon"
     description = "half the fillers from the 50 most popular items (top rating), the rest random"
     pool_option = "popular_pool"
+    OPTIONS = BandwagonOptions
 
     def pool(self, view, targets, size):
         order = np.argsort(-view.popularity, kind="stable")
@@ -103,6 +120,7 @@ class SegmentAttack(_SelectedPlusRandom):
     name = "segment"
     description = "half the fillers from the 50 items most similar to the targets (top rating), the rest rated lowest"
     pool_option = "segment_pool"
+    OPTIONS = SegmentOptions
 
     def pool(self, view, targets, size):
         m = view.matrix.tocsc().astype(float)

@@ -22,20 +22,33 @@ camouflage); targets get the top rating.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import torch
 
 from attacks.poisoning.base import PoisoningAttack, PoisoningOptionError, TrainView, random_fillers
+from benchmark.options import Options, option
+
+
+@dataclass
+class PGAOptions(Options):
+    factors: int = option(16, "factors of the attacker's WRMF surrogate")
+    surrogate_steps: int = option(100, "Adam steps training the surrogate on the clean data")
+    unroll: int = option(5, "unrolled surrogate training steps per round, differentiated through")
+    rounds: int = option(3, "projected gradient rounds on the fake-user matrix")
+    lr: float = option(0.05, "learning rate of the surrogate (training and unrolled steps)")
+    step_size: float = option(2.0, "gradient step on the fake-user matrix per round")
+    neg_weight: float = option(0.1, "WRMF weight of the unobserved entries")
+    l2: float = option(1e-3, "L2 penalty of the surrogate's factors")
+    top_k: int = option(10, "the attack loss's hinge is on the gap to each user's top_k-th best score")
 
 
 class PGAAttack(PoisoningAttack):
     name = "pga"
     description = "projected gradient ascent on fake profiles through a WRMF surrogate trained by the attacker"
 
-    @classmethod
-    def option_defaults(cls) -> dict:
-        return {"factors": 16, "surrogate_steps": 100, "unroll": 5, "rounds": 3, "lr": 0.05, "step_size": 2.0,
-                "neg_weight": 0.1, "l2": 1e-3, "top_k": 10}
+    OPTIONS = PGAOptions
 
     def fillers(self, view: TrainView, targets, n_fake, rng):
         s = self.settings

@@ -1,14 +1,9 @@
 """Profile attacks: goal (attacks.profile.goals) + edit budget and no-repeat constraint +
 transformation (attacks.profile.transformations) + search (attacks.profile.search).
 
-Options (besides Attack's budget / query_budget / goal / seed):
-- pool_size (default 50; profile-gradient: all known items): items per example that swaps
-  and inserts may use, a seeded sample of the item universe (see attacks.profile.items);
-- item_pool: an explicit item universe (default: model.item_ids, else the examples' items);
-- rating_scale (default [1, 5]) for rating flips and insert ratings;
-- insert_ratings (default: the scale's lowest and highest; none for implicit feedback);
-- batch_size: profiles per model.score call (default: a whole step in one call);
-- verify (profile-gradient, default 20): gradient-ranked swaps scored for real per step.
+Options (besides Attack's budget / query_budget / goal / seed): declared in
+ProfileAttackOptions (pool_size, item_pool, rating_scale, insert_ratings, batch_size) and
+ProfileGradientOptions (+ verify); the item universe is attacks.profile.items'.
 
 Queries per example are at most 1 + budget x (edits per step): with history length H and
 pool size M, swap H*M, insert 2M, delete H, flip H, mix the sum (H=10, M=50: 500, 100,
@@ -18,6 +13,7 @@ pool size M, swap H*M, insert 2M, delete H, flip H, mix the sum (H=10, M=50: 500
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 from attacks.base import Attack
@@ -26,12 +22,30 @@ from attacks.profile.goals import Skip, example_rng, goal_label, make_goal, reso
 from attacks.profile.search import GradientSwapSearch, GreedySearch, Scorer
 from attacks.profile.transformations import Delete, EditContext, FlipRating, Insert, Mix, State, Swap, Transformation
 from attacks.records import AttackRecord, Perturbation
-from benchmark.options import check_options
+from benchmark.options import Options, option
 
 DEFAULT_BUDGET = 3
 DEFAULT_POOL_SIZE = 50
 DEFAULT_VERIFY = 20
-OPTIONS = ("pool_size", "item_pool", "rating_scale", "insert_ratings", "batch_size")
+
+
+@dataclass
+class ProfileAttackOptions(Options):
+    pool_size: int | None = option(DEFAULT_POOL_SIZE, "items per example that swaps and inserts may use (a seeded "
+                                                      "sample of the item universe); None: all of them")
+    item_pool: list | None = option(None, "an explicit item universe (default: the model's items, else the "
+                                          "attacked examples' items)")
+    rating_scale: list = option([1.0, 5.0], "[low, high] of the ratings, for rating flips and insert ratings")
+    insert_ratings: list | None = option(None, "ratings an inserted item may get (default: the scale's lowest "
+                                               "and highest; none for implicit feedback)")
+    batch_size: int | None = option(None, "profiles per model.score call (default: a whole step in one call)")
+
+
+@dataclass
+class ProfileGradientOptions(ProfileAttackOptions):
+    pool_size: int | None = option(None, "items per example the gradient ranks as replacements; None: every "
+                                         "known item (ranking by gradient is cheap)")
+    verify: int = option(DEFAULT_VERIFY, "gradient-ranked swaps scored for real per step")
 
 
 def history_record(history) -> list[dict]:
@@ -41,17 +55,16 @@ def history_record(history) -> list[dict]:
 class ProfileAttack(Attack):
     threat_model = "profile"
     transformation: ClassVar[type[Transformation]] = Mix
-    default_pool_size: ClassVar[int | None] = DEFAULT_POOL_SIZE
-    extra_options: ClassVar[tuple[str, ...]] = ()
+    OPTIONS: ClassVar[type[Options]] = ProfileAttackOptions
+    RECORDED: ClassVar[tuple[str, ...]] = ("pool_size", "rating_scale")  # in the config even when not given
 
     def __init__(self, budget: int | None = None, query_budget: int | None = None, scope: str = "history",
                  goal: str | None = None, seed: int = 0, **options):
-        known = OPTIONS + self.extra_options
-        check_options(self.name, known, options)
+        self.settings = self.OPTIONS.parse(f"attack {self.name!r}", options)
         if scope != "history":
             raise ValueError(f"{self.name}: profile attacks edit the history; scope {scope!r} is for text attacks")
-        options.setdefault("pool_size", self.default_pool_size)
-        options.setdefault("rating_scale", [1.0, 5.0])
+        for key in self.RECORDED:
+            options.setdefault(key, self.settings[key])
         pool_size = options["pool_size"]
         if pool_size is not None and (not isinstance(pool_size, int) or pool_size < 1):
             raise ValueError(f"{self.name}: pool_size must be a positive integer or null, got {pool_size!r}")
@@ -159,14 +172,13 @@ class ProfileGradient(ProfileAttack):
     name = "profile-gradient"
     description = "HotFlip-style swaps: item-embedding gradients rank replacements, best verified by scoring"
     transformation = Swap
-    default_pool_size = None  # ranking by gradient is cheap: consider every known item
-    extra_options = ("verify",)
+    OPTIONS = ProfileGradientOptions
+    RECORDED = (*ProfileAttack.RECORDED, "verify")
 
     def __init__(self, *args, **options):
-        options.setdefault("verify", DEFAULT_VERIFY)
-        if not isinstance(options["verify"], int) or options["verify"] < 1:
-            raise ValueError(f"{self.name}: verify must be a positive integer, got {options['verify']!r}")
         super().__init__(*args, **options)
+        if not isinstance(self.options["verify"], int) or self.options["verify"] < 1:
+            raise ValueError(f"{self.name}: verify must be a positive integer, got {self.options['verify']!r}")
 
     def make_search(self) -> GreedySearch:
         return GradientSwapSearch(self.transformation(), verify=self.options["verify"])
@@ -177,6 +189,6 @@ class ProfileGradient(ProfileAttack):
         if not getattr(caps, "differentiable", False) or not callable(getattr(model, "embedding_forward", None)):
             return "needs a differentiable model (capabilities.differentiable and embedding_forward)"
         if not item_access.has_item_rows(model):
-            return ("needs item embeddings with an item-row map (model.item_rows or model.item_index); "
+            return ("needs item embeddings with an item-row map (recommenders.base.ItemIndexed: item_ids, item_rows); "
                     "text models expose token embeddings only: use profile-swap for the same edits black-box")
         return None

@@ -1,46 +1,33 @@
 """Which items an attacker can put into a profile, and where they sit in a model's
-item-embedding table.
+item-embedding table: both asked of the model through ``recommenders.base.ItemIndexed``
+(``item_ids()``, ``item_rows(ids)``), never by probing its attributes.
 
 Item universe (where swap/insert replacements come from), first that applies:
 1. the attack option ``item_pool`` (an explicit list of item ids);
-2. ``model.item_ids`` (a sequence, or a method returning one), else ``model.vocab.ids``
-   (the classic models' ItemVocab): the items the model knows;
+2. ``model.item_ids()`` for an ItemIndexed model: the items the model knows;
 3. every item seen in the attacked examples (their candidates and histories).
 Each example then draws a seeded sample of ``pool_size`` items from the universe,
 leaving out the items already in its history and its own candidates (the attacker edits
 the profile, not the candidate list), so the number of queries per step is bounded.
 
-Models implementing ``recommenders.base.ItemIndexed`` (``item_ids()``, ``item_rows(ids)``;
-the torch ID models) answer both questions; the other probes serve plug-ins without it.
-
-Item rows (for gradient-guided swaps): ``model.item_rows(item_ids)`` giving the row of
-each item in ``embedding_forward``'s item tables (-1 when unknown), else a mapping
-``model.item_index`` {item_id: row}, else ``model.vocab.index(item_id)`` where the
-vocabulary's padding / unknown index (``vocab.ids`` absent) reads as unknown.
+Item rows (for gradient-guided swaps): ``model.item_rows(item_ids)``, the row of each item
+in ``embedding_forward``'s item tables (-1 when unknown).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Sequence
 
 import numpy as np
 
-
-def _vocab(model):
-    vocab = getattr(model, "vocab", None)
-    return vocab if callable(getattr(vocab, "index", None)) and getattr(vocab, "ids", None) is not None else None
+from recommenders.base import ItemIndexed
 
 
 def model_items(model) -> list[str] | None:
-    ids = getattr(model, "item_ids", None)
-    if callable(ids):
-        ids = ids()
-    if ids is None and _vocab(model) is not None:
-        ids = _vocab(model).ids
-    if ids is None:
+    """The items an ItemIndexed model knows (None for any other model)."""
+    if not isinstance(model, ItemIndexed):
         return None
-    return [str(i) for i in ids]
+    return [str(i) for i in model.item_ids()]
 
 
 def universe(model, examples: Sequence, item_pool: Sequence[str] | None = None) -> list[str]:
@@ -67,20 +54,12 @@ def sample_pool(items: Sequence[str], exclude: set[str], size: int | None, rng: 
 
 
 def has_item_rows(model) -> bool:
-    return (callable(getattr(model, "item_rows", None)) or isinstance(getattr(model, "item_index", None), Mapping)
-            or _vocab(model) is not None)
+    return isinstance(model, ItemIndexed)
 
 
 def item_rows(model, item_ids: Sequence[str]) -> np.ndarray:
     """Row of each item in the model's "item" embedding tensor; -1 when the model does not know it."""
-    rows_fn = getattr(model, "item_rows", None)
-    if callable(rows_fn):
-        return np.asarray(rows_fn(list(item_ids)), dtype=np.int64)
-    index = getattr(model, "item_index", None)
-    if isinstance(index, Mapping):
-        return np.array([int(index.get(i, -1)) for i in item_ids], dtype=np.int64)
-    vocab = _vocab(model)
-    if vocab is not None:
-        known = set(vocab.ids)
-        return np.array([int(vocab.index(i)) if i in known else -1 for i in item_ids], dtype=np.int64)
-    raise AttributeError("the model exposes no item-row map (item_rows, item_index or vocab)")
+    if not isinstance(model, ItemIndexed):
+        raise TypeError(f"{getattr(model, 'name', type(model).__name__)!r} is not recommenders.base.ItemIndexed "
+                        "(item_ids(), item_rows(ids)): it has no item-row map")
+    return np.asarray(model.item_rows(list(item_ids)), dtype=np.int64)

@@ -10,9 +10,8 @@ decision); ranking -> `demote` (default: push the true item out of the top-10 of
 example's candidates) or `promote` (lift a target into it: a seeded choice among the
 negatives ranked outside the top-10). Scope: "history" edits only the profile text's
 history entries, "item" only the attacked candidate's text (the seller's attack).
-Options: budget (most words changed), window (examples in flight, default 16),
-word_embedding ("minilm" | "counter-fitted"), masked_lm (dir or hub id), mlm (a2t-mlm),
-top_n (hotflip).
+Options: budget (most words changed), and TextAttackOptions (window, word_embedding,
+masked_lm, mlm, top_n, record_queries).
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ import math
 import time
 import zlib
 from collections import OrderedDict
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import numpy as np
@@ -31,8 +31,22 @@ from attacks.records import TOP_K, AttackRecord, Perturbation, summarize
 from attacks.text import recipes
 from attacks.text.offline import ResourceMissing, quiet_textattack
 from benchmark import seeding
+from benchmark.options import Options, option
 
 DEFAULT_WINDOW = 16
+
+
+@dataclass
+class TextAttackOptions(Options):
+    """Recipe resources left at None take the recipe's default (attacks.text.recipes.DEFAULT_OPTIONS)."""
+
+    window: int = option(DEFAULT_WINDOW, "examples in flight (their model queries merged)")
+    word_embedding: str | None = option(None, "word embedding of the swap recipes: 'minilm' (default) or 'counter-fitted'")
+    masked_lm: str | None = option(None, "masked LM of bae / bert-attack / a2t-mlm: a folder or a hub id "
+                                         "(default bert-base-uncased)")
+    mlm: bool | None = option(None, "a2t: swap words with the masked LM instead of the word embedding (default False)")
+    top_n: int | None = option(None, "hotflip: token substitutions kept per position (default 1)")
+    record_queries: bool = option(False, "keep the scored (profile, candidate) pairs (benchmarks)")
 
 
 def _levenshtein(a: str, b: str) -> int:
@@ -86,19 +100,17 @@ class TextRecipeAttack(Attack):
     threat_model: ClassVar[str] = "text"
     recipe: ClassVar[str] = ""
 
-    def __init__(self, budget=None, query_budget=None, scope="history", goal=None, seed=0,
-                 window: int = DEFAULT_WINDOW, word_embedding=None, masked_lm=None, mlm=None, top_n=None,
-                 record_queries: bool = False, **options):
-        if options:  # nothing reads other options: a misspelt one must not be ignored silently
-            raise ValueError(f"{self.name}: unknown option(s) {sorted(options)}; known: window, word_embedding, "
-                             "masked_lm, mlm, top_n, record_queries")
-        super().__init__(budget=budget, query_budget=query_budget, scope=scope, goal=goal, seed=seed, **options)
-        if int(window) < 1:
-            raise ValueError(f"window must be >= 1, got {window}")
-        self.window = int(window)
-        self.recipe_options = {k: v for k, v in dict(word_embedding=word_embedding, masked_lm=masked_lm, mlm=mlm,
-                                                      top_n=top_n).items() if v is not None}
-        self.record_queries = bool(record_queries)  # keep the scored pairs (benchmarks)
+    OPTIONS: ClassVar[type[Options]] = TextAttackOptions
+
+    def __init__(self, budget=None, query_budget=None, scope="history", goal=None, seed=0, **options):
+        settings = self.OPTIONS.parse(f"attack {self.name!r}", options)
+        super().__init__(budget=budget, query_budget=query_budget, scope=scope, goal=goal, seed=seed)
+        if int(settings.window) < 1:
+            raise ValueError(f"window must be >= 1, got {settings.window}")
+        self.window = int(settings.window)
+        self.recipe_options = {k: settings[k] for k in ("word_embedding", "masked_lm", "mlm", "top_n")
+                               if settings[k] is not None}
+        self.record_queries = bool(settings.record_queries)  # keep the scored pairs (benchmarks)
         self.last_run_stats: dict = {}
         self.last_forwarded: list[tuple[str, str]] | None = None
 

@@ -22,6 +22,7 @@ The subclass hooks:
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Callable, ClassVar, Iterator, Sequence
 
 import numpy as np
@@ -30,35 +31,36 @@ from safetensors.torch import load_file, save_file
 
 from benchmark import metrics
 from benchmark.profiles import Profile
-from benchmark.tasks import TASK_SPECS
 from recommenders.base import Recommender
-from recommenders.classic._options import check_options, check_task
-from recommenders.classic._vocab import ItemVocab
+from benchmark.options import Options, option
+from recommenders.classic._options import check_task, parse_options
+from recommenders.classic._vocab import ItemVocab, VocabIndexed
 from recommenders.devices import resolve_device
 from recommenders.training import EpochLoop
 
 STATE_FILE = "model.safetensors"
-VALID_METRIC = {name: task.primary_metric for name, task in TASK_SPECS.items()}  # early stopping
 
 
-def valid_metric(task: str, scores: np.ndarray, labels: np.ndarray, k: int = 10) -> float:
-    """Early-stopping metric: AUC (preference) or NDCG@k of the positive (ranking),
-    computed with the benchmark's own metrics (ties count against the positive)."""
-    if task == "preference":
-        return metrics.auc(labels, np.ravel(scores))
-    return float(metrics.ndcg_at_k(metrics.positive_ranks(scores, labels), k).mean())
+@dataclass
+class TorchOptions(Options):
+    """The options this base class reads; each model's declaration extends it."""
+
+    max_len: int | None = option(None, "history length the model reads; None = the task's history length")
+    device: str = option("auto", "torch device ('auto': CUDA when available)")
+    progress: bool | None = option(None, "tqdm bar: None = when attached to a terminal")
 
 
-class TorchRecommender(Recommender):
-    """Base for torch-trained ID models with profile fold-in (see module docstring)."""
+class TorchRecommender(VocabIndexed, Recommender):
+    """Base for torch-trained ID models with profile fold-in (see module docstring); its item
+    index (recommenders.base.ItemIndexed) is the vocabulary's: row k of the "item" table."""
 
-    DEFAULTS: ClassVar[dict] = {}
+    OPTIONS: ClassVar[type[Options]] = TorchOptions  # each model extends it with its own
     # Values for options left at None, by task (training settings that differ by task).
     TASK_DEFAULTS: ClassVar[dict[str, dict]] = {"preference": {}, "ranking": {}}
     TASKS: ClassVar[tuple[str, ...]] = ("preference", "ranking")
 
     def __init__(self, **options):
-        super().__init__(**check_options(type(self).__name__, self.DEFAULTS, options))
+        super().__init__(**parse_options(self, options))
         self.vocab: ItemVocab | None = None
         self.max_len: int | None = None
         self.net: torch.nn.Module | None = None
@@ -152,7 +154,7 @@ class TorchRecommender(Recommender):
         start = time.perf_counter()
         validated = valid is not None and bool(valid.examples)
         loop = EpochLoop(epochs=int(self.setting("epochs")), patience=int(self.setting("patience") or 0),
-                         metric=VALID_METRIC[self.task], desc=f"{type(self).__name__} {self.task}",
+                         metric=metrics.PRIMARY_METRIC[self.task], desc=f"{type(self).__name__} {self.task}",
                          progress=False if self.options.get("progress") is False else None, timed=True)
         log = loop.run(self.net, run_epoch, (lambda: self._evaluate(valid)) if validated else None)
         self.training_log = {
@@ -178,8 +180,8 @@ class TorchRecommender(Recommender):
         return self._embedding_params()
 
     def validation_metric(self, valid) -> tuple[str, float]:
-        """(name, value) of the metric fit early-stops on (AUC / NDCG@10), on `valid`."""
-        return VALID_METRIC[self.task], float(self._evaluate(valid))
+        """(name, value) of the metric fit early-stops on (benchmark.metrics.validation_metric), on `valid`."""
+        return metrics.PRIMARY_METRIC[self.task], float(self._evaluate(valid))
 
     def train_further(self, train, valid=None, epochs: int = 1, seed: int = 0,
                       loss: Callable[[dict], torch.Tensor] | None = None, patience: int = 0,
@@ -220,7 +222,7 @@ class TorchRecommender(Recommender):
             return total / max(n, 1)
 
         validated = valid is not None and bool(valid.examples)
-        metric = VALID_METRIC[self.task]
+        metric = metrics.PRIMARY_METRIC[self.task]
         loop = EpochLoop(epochs=int(epochs), patience=int(patience), select=select, metric=metric,
                          desc=f"{self.name} (defense)", progress=progress)
         log = loop.run(self.net, run_epoch, (lambda: self._evaluate(valid)) if validated else None)
@@ -243,7 +245,7 @@ class TorchRecommender(Recommender):
             scores.append(raw.cpu().numpy())
         labels = np.array([e.label for e in examples])
         stacked = np.concatenate(scores) if scores else np.zeros((0, 1))
-        return valid_metric(self.task, stacked, labels)
+        return metrics.validation_metric(self.task, stacked, labels)[1]
 
     # -- scoring ------------------------------------------------------------------------
     def _check_fitted(self) -> None:
@@ -290,18 +292,6 @@ class TorchRecommender(Recommender):
             return self._raw_scores(items, buckets, cand, tables={**base, **tables})
 
         return base, forward
-
-    # -- item index (recommenders.base.ItemIndexed) -----------------------------------
-    def item_ids(self) -> list[str]:
-        """The items the model has embeddings for."""
-        self._check_fitted()
-        return list(self.vocab.ids)
-
-    def item_rows(self, item_ids: Sequence[str]) -> np.ndarray:
-        """Each item's row in the "item" embedding table; -1 for an item the model does not know."""
-        self._check_fitted()
-        known = set(self.vocab.ids)
-        return np.array([int(self.vocab.index(i)) if i in known else -1 for i in item_ids], dtype=np.int64)
 
     # -- persistence --------------------------------------------------------------------
     def config(self) -> dict:

@@ -63,6 +63,10 @@ class ItemVocab:
     def index(self, item_id: str) -> int:
         return self._index.get(item_id, PAD)
 
+    def rows(self, item_ids: Iterable[str]) -> np.ndarray:
+        """Each item's index (its row in the model's item tables); -1 for an unknown item."""
+        return np.array([self._index.get(i, -1) for i in item_ids], dtype=np.int64)
+
     def encode(self, item_ids: Iterable[str]) -> np.ndarray:
         """Indices of item ids (PAD for unknown ones); vectorised through a pandas Index, so
         a whole training log (a pandas Series) encodes in milliseconds."""
@@ -100,3 +104,25 @@ class ItemVocab:
     @classmethod
     def from_json(cls, ids: list[str]) -> "ItemVocab":
         return cls(ids)
+
+
+class VocabIndexed:
+    """recommenders.base.ItemIndexed for a model whose items are an ItemVocab (``self.vocab``,
+    None until fitted): the items it knows, and each item's row in its item tables (the
+    "item" embedding table of the torch models, the per-item arrays of the others)."""
+
+    vocab: ItemVocab | None
+
+    def item_ids(self) -> list[str]:
+        """The items the model knows (learned embeddings or statistics for)."""
+        self._require_vocab()
+        return list(self.vocab.ids)
+
+    def item_rows(self, item_ids: Sequence[str]) -> np.ndarray:
+        """Each item's row in the model's item tables; -1 for an item the model does not know."""
+        self._require_vocab()
+        return self.vocab.rows(item_ids)
+
+    def _require_vocab(self) -> None:
+        if self.vocab is None:
+            raise RuntimeError(f"{type(self).__name__} is not fitted (call fit or load first)")

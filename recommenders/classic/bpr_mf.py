@@ -37,6 +37,7 @@ the fold-in counterpart of APR's user embeddings).
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
 import numpy as np
@@ -44,8 +45,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.options import Options, option
 from recommenders.base import Capabilities
-from recommenders.classic._training import TorchRecommender
+from recommenders.classic._training import TorchOptions, TorchRecommender
 from recommenders.classic._vocab import N_RATING_BUCKETS, PAD, rating_buckets
 
 
@@ -130,6 +132,21 @@ class FoldInMF(nn.Module):
         return scores
 
 
+@dataclass
+class BPRMFOptions(TorchOptions):
+    factors: int = option(64, "embedding size of the history (P) and candidate (Q) item tables")
+    epochs: int = option(30, "training epochs (at most: early stopping on the validation metric)")
+    lr: float = option(0.01, "Adam learning rate")
+    batch_size: int = option(8192, "training positions (ranking) or examples (preference) per step")
+    weight_decay: float | None = option(None, "L2 on all parameters, by the optimizer; None = the task's "
+                                              "default (1e-4 preference, 1e-5 ranking)")
+    alpha: float = option(0.5, "history pooling normalisation n^alpha (FISM)")
+    init_std: float = option(0.05, "standard deviation of the initial embeddings")
+    patience: int = option(5, "epochs without a better validation metric before stopping (0: never early)")
+    fused_kernel: str | bool = option("auto", "ranking on CPU: loss, gradients and Adam from the fused kernel "
+                                              "(same model, ~7x faster); 'auto' = ranking on CPU, False = autograd")
+
+
 class BPRMF(TorchRecommender):
     name = "bpr-mf"
     capabilities = Capabilities(differentiable=True)
@@ -137,26 +154,7 @@ class BPRMF(TorchRecommender):
         "preference": {"weight_decay": 1e-4},
         "ranking": {"weight_decay": 1e-5},
     }
-    DEFAULTS: ClassVar[dict] = {
-        "factors": 64,
-        "epochs": 30,
-        "lr": 0.01,
-        "batch_size": 8192,
-        # L2 on all parameters, applied by the optimizer (no per-example penalty: cheaper);
-        # None = the task's default (the logistic model overfits sooner: more L2)
-        "weight_decay": None,
-        "alpha": 0.5,  # history pooling normalisation n^alpha (FISM)
-        "init_std": 0.05,
-        "max_len": None,  # history length folded in; None = the task's history length
-        "patience": 5,  # epochs without a better valid metric before stopping
-        # Ranking on CPU: loss and gradients from the fused kernel (_bpr_kernel) instead of
-        # autograd, Adam's update from CpuAdam instead of torch.optim.Adam — same model, same
-        # optimizer, ~7-8x less time per epoch. "auto" = when training the ranking task on
-        # CPU; False = always autograd and torch's Adam.
-        "fused_kernel": "auto",
-        "device": "auto",
-        "progress": None,  # tqdm bar: None = when attached to a terminal
-    }
+    OPTIONS: ClassVar[type[Options]] = BPRMFOptions
 
     def _vocab_items(self, train) -> set[str]:
         items = super()._vocab_items(train)

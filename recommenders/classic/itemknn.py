@@ -29,6 +29,7 @@ trained models.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import numpy as np
@@ -39,27 +40,31 @@ from sklearn.linear_model import LogisticRegression
 from benchmark.profiles import Profile
 from benchmark.tasks import LIKE_THRESHOLD
 from recommenders.base import Recommender
-from recommenders.classic._options import check_options, check_task
-from recommenders.classic._vocab import PAD, ItemVocab
+from benchmark.options import Options, option
+from recommenders.classic._options import check_task, parse_options
+from recommenders.classic._vocab import PAD, ItemVocab, VocabIndexed
 
 STATE_FILE = "itemknn.safetensors"
 TIE_BREAK = 1e-6
 FEATURES = ("item_like_logit", "item_mean_rating", "profile_bias", "neighbour_deviation")
 
 
-class ItemKNN(Recommender):
+@dataclass
+class ItemKNNOptions(Options):
+    neighbors: int = option(100, "neighbours kept per item (the strongest |similarity|)")
+    shrink: float = option(10.0, "similarity shrinkage (pseudo co-occurrences in the cosine's denominator)")
+    rating_weight: bool = option(True, "ranking: weight history entries by rating/5")
+    prior: float = option(10.0, "pseudo-ratings pulling item statistics to the global ones")
+    deviation_shrink: float = option(1.0, "preference: pseudo-similarity in d(c)'s denominator")
+    max_len: int | None = option(None, "history entries used; None = the task's history length")
+
+
+class ItemKNN(VocabIndexed, Recommender):
     name = "itemknn"
-    DEFAULTS: ClassVar[dict] = {
-        "neighbors": 100,
-        "shrink": 10.0,  # similarity shrinkage (pseudo co-occurrences)
-        "rating_weight": True,  # ranking: weight history entries by rating/5
-        "prior": 10.0,  # pseudo-ratings pulling item statistics to the global ones
-        "deviation_shrink": 1.0,  # preference: pseudo-similarity in d(c)'s denominator
-        "max_len": None,  # history entries used; None = the task's history length
-    }
+    OPTIONS: ClassVar[type[Options]] = ItemKNNOptions
 
     def __init__(self, **options):
-        super().__init__(**check_options(type(self).__name__, self.DEFAULTS, options))
+        super().__init__(**parse_options(self, options))
         self.vocab: ItemVocab | None = None
         self.max_len: int | None = None
         self.arrays: dict[str, np.ndarray] = {}

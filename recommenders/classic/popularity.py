@@ -15,25 +15,32 @@ Items never seen in training get 0 (ranking) or the global like-rate (preference
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from typing import ClassVar, Sequence
 
 import numpy as np
 
 from benchmark.profiles import Profile
 from recommenders.base import Capabilities, Recommender
-from recommenders.classic._options import check_options, check_task
-from recommenders.classic._vocab import PAD, ItemVocab
+from benchmark.options import Options, option
+from recommenders.classic._options import check_task, parse_options
+from recommenders.classic._vocab import PAD, ItemVocab, VocabIndexed
 
 STATS_FILE = "item_stats.json"
 
 
-class Popularity(Recommender):
+@dataclass
+class PopularityOptions(Options):
+    prior: float = option(10.0, "preference: pseudo-examples at the global like-rate each item's rate is shrunk with")
+
+
+class Popularity(VocabIndexed, Recommender):
     name = "popularity"
     capabilities = Capabilities(profile_driven=False)  # by design: the non-personalised floor
-    DEFAULTS: ClassVar[dict] = {"prior": 10.0}  # pseudo-examples at the global like-rate (preference)
+    OPTIONS: ClassVar[type[Options]] = PopularityOptions
 
     def __init__(self, **options):
-        super().__init__(**check_options(type(self).__name__, self.DEFAULTS, options))
+        super().__init__(**parse_options(self, options))
         self.vocab: ItemVocab | None = None
         self.item_score = np.zeros(1)  # by vocabulary index; [0] = unknown items
 

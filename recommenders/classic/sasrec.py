@@ -24,6 +24,7 @@ history and the candidates).
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from typing import ClassVar, Iterator
 
 import numpy as np
@@ -31,8 +32,9 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from benchmark.options import Options, option
 from recommenders.base import Capabilities
-from recommenders.classic._training import TorchRecommender
+from recommenders.classic._training import TorchOptions, TorchRecommender
 from recommenders.classic._vocab import N_RATING_BUCKETS, PAD, rating_buckets
 
 
@@ -99,6 +101,23 @@ class SASRecNet(nn.Module):
         return logits + self.item_bias[cand] * (cand != PAD).to(item.dtype)
 
 
+@dataclass
+class SASRecOptions(TorchOptions):
+    hidden: int = option(64, "hidden size (item, position and rating embeddings)")
+    layers: int = option(2, "causal self-attention blocks")
+    heads: int = option(2, "attention heads (must divide hidden)")
+    dropout: float = option(0.2, "dropout on embeddings, residuals and feed-forward")
+    epochs: int | None = option(None, "training epochs (at most); None = the task's default (10 preference, 30 ranking)")
+    lr: float | None = option(None, "Adam learning rate; None = the task's default (0.001 preference, 0.003 ranking)")
+    batch_size: int = option(512, "training sequences per step")
+    weight_decay: float = option(0.0, "L2 on all parameters, applied by the optimizer")
+    negatives: int = option(4, "ranking: sampled negatives per target position (BPR, averaged)")
+    window_stride: int | None = option(None, "ranking: stride of the training windows; None = max_len // 2 "
+                                             "(overlapping windows)")
+    patience: int | None = option(None, "epochs without a better validation metric before stopping; "
+                                        "None = the task's default (2 preference, 3 ranking)")
+
+
 class SASRec(TorchRecommender):
     name = "sasrec"
     capabilities = Capabilities(differentiable=True)
@@ -108,24 +127,7 @@ class SASRec(TorchRecommender):
         "preference": {"epochs": 10, "lr": 0.001, "patience": 2},
         "ranking": {"epochs": 30, "lr": 0.003, "patience": 3},
     }
-    DEFAULTS: ClassVar[dict] = {
-        "hidden": 64,
-        "layers": 2,
-        "heads": 2,
-        "dropout": 0.2,
-        "epochs": None,  # None = the task's default (TASK_DEFAULTS)
-        "lr": None,
-        "batch_size": 512,
-        "weight_decay": 0.0,  # L2 on all parameters, applied by the optimizer
-        "negatives": 4,  # ranking: sampled negatives per target position (BPR, averaged)
-        # ranking: stride of the training windows; None = max_len // 2 (overlapping windows:
-        # more targets see a long context; measured +0.01-0.02 NDCG@10 on ML-100K)
-        "window_stride": None,
-        "max_len": None,  # None = the task's history length
-        "patience": None,
-        "device": "auto",
-        "progress": None,
-    }
+    OPTIONS: ClassVar[type[Options]] = SASRecOptions
 
     def _vocab_items(self, train) -> set[str]:
         items = super()._vocab_items(train)

@@ -29,6 +29,7 @@ _save_model, _load_model, config.
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Sequence
 
@@ -36,30 +37,31 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from benchmark.options import option
 from benchmark.rendering import Renderer
 from recommenders.llm import text_training as tt
 from recommenders.llm.backbones import BackboneError, is_peft_model
 from recommenders.llm.causal_backbones import CARD_FILE, SMOLLM2, TINY_LLAMA, load_causal_lm, load_directory
 from recommenders.llm.cross_encoder import gradient_objective
 from recommenders.llm.prompts import DEFAULT_PROMPT, get_prompt
-from recommenders.llm.text_base import BACKBONE_DIR, COMMON_DEFAULTS, GroupData, PairData, TextRecommender, TokenGradients
+from recommenders.llm.text_base import (BACKBONE_DIR, GroupData, PairData, TextOptions, TextRecommender,
+                                        TokenGradients)
 
 ADAPTER_DIR = "adapter"
 STATE_FILE = "causal_lm.json"
 
-CAUSAL_DEFAULTS: dict = {
-    **COMMON_DEFAULTS,
-    "backbone": SMOLLM2,  # "smollm2-135m", "tiny-llama", a .gguf file, a hub id or a local path
-    "prompt": DEFAULT_PROMPT,
-    "lr": None,  # None: 3e-4 with LoRA, 3e-5 for full fine-tuning
-    "batch_size": 8,
-    "eval_batch_size": 16,
-    "max_length": 384,  # tokens of the whole prompt; the profile loses its oldest tokens first
-    "max_candidate_tokens": 48,  # the candidate text is cut to this, so the profile's share is fixed
-    "prefix_cache": True,  # score many candidates of one profile from the profile prefix's KV cache
-    "warmup": 0.0,
-    "weight_decay": 0.0,
-}
+@dataclass
+class CausalLMOptions(TextOptions):
+    backbone: str = option(SMOLLM2, "'smollm2-135m', 'tiny-llama', a .gguf file, a hub id or a local path")
+    prompt: str = option(DEFAULT_PROMPT, "the question asked (recommenders.llm.prompts)")
+    lr: float | None = option(None, "learning rate; None: 3e-4 with LoRA, 3e-5 for full fine-tuning")
+    batch_size: int = option(8, "training prompts per step")
+    eval_batch_size: int = option(16, "prompts per scoring batch")
+    max_length: int = option(384, "tokens of the whole prompt; the profile loses its oldest tokens first")
+    max_candidate_tokens: int = option(48, "the candidate text is cut to this, so the profile's share is fixed")
+    prefix_cache: bool = option(True, "score many candidates of one profile from the profile prefix's KV cache")
+    warmup: float = option(0.0, "learning-rate warm-up: a share of the steps (< 1) or a number of steps")
+    weight_decay: float = option(0.0, "AdamW weight decay")
 
 
 def _legacy_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
@@ -75,13 +77,13 @@ def _legacy_layers(cache) -> list[tuple[torch.Tensor, torch.Tensor]]:
 class CausalLM(TextRecommender):
     name: ClassVar[str] = "causal-lm"
     backbone_kind: ClassVar[str] = "causal"
-    DEFAULTS: ClassVar[dict] = CAUSAL_DEFAULTS
+    OPTIONS: ClassVar[type[TextOptions]] = CausalLMOptions
 
     def __init__(self, **options):
         super().__init__(**options)
-        if self.opts["lr"] is None:
-            self.opts["lr"] = 3e-4 if self.opts["lora"] else 3e-5
-        self.prompt = get_prompt(self.opts["prompt"])
+        if self.opts.lr is None:
+            self.opts.lr = 3e-4 if self.opts.lora else 3e-5
+        self.prompt = get_prompt(self.opts.prompt)
         self.card: dict | None = None
         self.trained = False
         self.logit_offset = 0.0  # the preference threshold set on validation (fit), in logit units
@@ -91,7 +93,7 @@ class CausalLM(TextRecommender):
     # -- building ----------------------------------------------------------------------
     def _build(self, texts: list[str], seed: int) -> None:
         extra = [self.prompt.instruction, self.prompt.candidate_intro, self.prompt.question, self.prompt.system]
-        tokenizer, model, card = load_causal_lm(self.opts["backbone"], [*texts, *extra], self.opts["backbone_config"], seed)
+        tokenizer, model, card = load_causal_lm(self.opts.backbone, [*texts, *extra], self.opts.backbone_config, seed)
         self._set_backbone(tokenizer, model, card)
 
     def _set_backbone(self, tokenizer, model, card: dict) -> None:
@@ -110,26 +112,26 @@ class CausalLM(TextRecommender):
             ids = self._encode(word)
             if len(ids) != 1:
                 raise BackboneError(
-                    f"backbone {self.opts['backbone']!r}: prompt {self.prompt.name!r} needs the answer "
+                    f"backbone {self.opts.backbone!r}: prompt {self.prompt.name!r} needs the answer "
                     f"{word!r} to be one token, the tokenizer gives {len(ids)} ({ids})"
                 )
             self.answer_ids.append(ids[0])
-        budget = int(self.opts["max_length"]) - len(self._head_ids) - len(self._middle_ids) - len(self._tail_ids)
-        self._profile_budget = budget - int(self.opts["max_candidate_tokens"])
+        budget = int(self.opts.max_length) - len(self._head_ids) - len(self._middle_ids) - len(self._tail_ids)
+        self._profile_budget = budget - int(self.opts.max_candidate_tokens)
         if self._profile_budget < 8:
-            raise ValueError(f"max_length={self.opts['max_length']} leaves no room for the profile in prompt {self.prompt.name!r}")
+            raise ValueError(f"max_length={self.opts.max_length} leaves no room for the profile in prompt {self.prompt.name!r}")
 
     def _encode(self, text: str) -> list[int]:
         return list(self.tokenizer(text, add_special_tokens=False)["input_ids"])
 
     def _wrap_lora(self) -> None:
-        if self.opts["backbone"] == TINY_LLAMA:
+        if self.opts.backbone == TINY_LLAMA:
             self._base_state = tt.snapshot(self.model)  # a random base cannot be loaded again by name
         self.model = self._lora(self.model, "causal")
 
     def fit(self, train, valid=None, seed: int = 0) -> "CausalLM":
         """Fine-tune (see TextRecommender.fit), or zero-shot when there is nothing to train on."""
-        zero_shot = not train.examples or self.opts["max_train_examples"] == 0 or int(self.opts["epochs"]) == 0
+        zero_shot = not train.examples or self.opts.max_train_examples == 0 or int(self.opts.epochs) == 0
         self.logit_offset = 0.0
         if not zero_shot:
             super().fit(train, valid, seed)
@@ -139,7 +141,7 @@ class CausalLM(TextRecommender):
             raise ValueError(f"{type(self).__name__} does not support task {train.task!r}")
         self.task = train.task
         self.items = self._catalog(train)
-        self.renderer = Renderer(self.items, self.opts["template"])
+        self.renderer = Renderer(self.items, self.opts.template)
         self._build([self.renderer.candidate_text(i) for i in self.items.index], seed)
         self.model.to(self.device)
         self.model.eval()
@@ -160,7 +162,7 @@ class CausalLM(TextRecommender):
         key = ("c", text)
         ids = self._tokens.get(key)
         if ids is None:
-            ids = self._encode(text)[: int(self.opts["max_candidate_tokens"])]
+            ids = self._encode(text)[: int(self.opts.max_candidate_tokens)]
             self._tokens.put(key, ids)
         return ids
 
@@ -226,7 +228,7 @@ class CausalLM(TextRecommender):
                 "lengths": [len(seqs[s]) for s in starts]}  # fmt: skip
 
     def _batches(self, prepared: dict, rng: np.random.Generator) -> list[np.ndarray]:
-        return tt.unit_batches(prepared, int(self.opts["batch_size"]), rng)
+        return tt.unit_batches(prepared, int(self.opts.batch_size), rng)
 
     def _loss(self, prepared: dict, idx: np.ndarray) -> torch.Tensor:
         pad_id = self.tokenizer.pad_token_id
@@ -248,7 +250,7 @@ class CausalLM(TextRecommender):
             by_profile.setdefault(p, []).append(c)
         singles: list[tuple[str, str]] = []
         for p, cands in by_profile.items():
-            if self.opts["prefix_cache"] and len(cands) > 1:
+            if self.opts.prefix_cache and len(cands) > 1:
                 for c, value in zip(cands, self.score_from_prefix(p, cands)):
                     self._store(missing, (p, c), value, out)
             else:
@@ -268,7 +270,7 @@ class CausalLM(TextRecommender):
         seqs = [self.prompt_ids(p, c) for p, c in zip(profile_texts, candidate_texts)]
         out = np.empty(len(seqs), dtype=np.float64)
         with self._inference():
-            for idx in tt.sorted_batches([len(s) for s in seqs], int(self.opts["eval_batch_size"])):
+            for idx in tt.sorted_batches([len(s) for s in seqs], int(self.opts.eval_batch_size)):
                 batch = self._left_pad([seqs[i] for i in idx], self.tokenizer.pad_token_id, self.device)
                 out[idx] = self._forward(*batch).cpu().numpy()
         return out
@@ -285,7 +287,7 @@ class CausalLM(TextRecommender):
         with self._inference():
             ids = torch.as_tensor([prefix], dtype=torch.long, device=self.device)
             layers = _legacy_layers(self.model(input_ids=ids, use_cache=True, logits_to_keep=1).past_key_values)
-            for idx in tt.sorted_batches([len(s) for s in suffixes], int(self.opts["eval_batch_size"])):
+            for idx in tt.sorted_batches([len(s) for s in suffixes], int(self.opts.eval_batch_size)):
                 ids, mask, pos = self._left_pad([suffixes[i] for i in idx], self.tokenizer.pad_token_id, self.device, n_prefix)
                 b = len(idx)
                 mask = torch.cat([torch.ones((b, n_prefix), dtype=mask.dtype, device=mask.device), mask], dim=1)
@@ -334,7 +336,7 @@ class CausalLM(TextRecommender):
         offs.extend([(0, 0)] * len(self._head_ids))
         add(profile_text, 0, keep_last=self._profile_budget)
         add(self.prompt.pieces(self.tokenizer).middle, -1)
-        add(candidate_text, 1, keep_first=int(self.opts["max_candidate_tokens"]))
+        add(candidate_text, 1, keep_first=int(self.opts.max_candidate_tokens))
         add(self.prompt.pieces(self.tokenizer).tail, -1)
         return ids, seg, offs
 
@@ -374,7 +376,7 @@ class CausalLM(TextRecommender):
 
     def _save_model(self, directory: Path) -> None:
         lora = is_peft_model(self.model)
-        by_name = self.opts["backbone"] != TINY_LLAMA and (lora or not self.trained)
+        by_name = self.opts.backbone != TINY_LLAMA and (lora or not self.trained)
         state = {"base": "by-name" if by_name else "saved", "adapter": lora, "card": self.card}
         if not by_name:
             out = directory / BACKBONE_DIR
@@ -400,7 +402,7 @@ class CausalLM(TextRecommender):
         if state["base"] == "saved":
             tokenizer, model, card = load_directory(directory / BACKBONE_DIR)
         else:
-            tokenizer, model, card = load_causal_lm(self.opts["backbone"])
+            tokenizer, model, card = load_causal_lm(self.opts.backbone)
         if state.get("adapter"):
             from recommenders.llm.backbones import _peft
 

@@ -55,7 +55,7 @@ class CrossEncoder(TextRecommender):
     # -- building ------------------------------------------------------------------
     def _build(self, texts: list[str], seed: int) -> None:
         self.tokenizer, self.model = build_backbone(
-            self.opts["backbone"], "classifier", texts, self.opts["backbone_config"], seed
+            self.opts.backbone, "classifier", texts, self.opts.backbone_config, seed
         )
         tt.prepare_tokenizer(self.tokenizer)
         ensure_pad_token(self.tokenizer, self.model)
@@ -90,7 +90,7 @@ class CrossEncoder(TextRecommender):
 
     # -- training --------------------------------------------------------------------
     def _prepare_data(self, data: PairData | GroupData) -> dict:
-        max_length = int(self.opts["max_length"])
+        max_length = int(self.opts.max_length)
         if isinstance(data, PairData):
             enc = tt.encode(self.tokenizer, data.profile_texts, data.candidate_texts, max_length)
             return {
@@ -115,7 +115,7 @@ class CrossEncoder(TextRecommender):
         }
 
     def _batches(self, prepared: dict, rng: np.random.Generator) -> list[np.ndarray]:
-        return tt.unit_batches(prepared, int(self.opts["batch_size"]), rng)
+        return tt.unit_batches(prepared, int(self.opts.batch_size), rng)
 
     def _loss(self, prepared: dict, idx: np.ndarray) -> torch.Tensor:
         pad_id = self.tokenizer.pad_token_id
@@ -141,10 +141,10 @@ class CrossEncoder(TextRecommender):
         return out
 
     def _forward_pairs(self, profile_texts: list[str], candidate_texts: list[str]) -> np.ndarray:
-        enc = tt.encode(self.tokenizer, profile_texts, candidate_texts, int(self.opts["max_length"]))
+        enc = tt.encode(self.tokenizer, profile_texts, candidate_texts, int(self.opts.max_length))
         out = np.empty(len(profile_texts), dtype=np.float32)
         with self._inference():
-            for idx in tt.sorted_batches([len(x) for x in enc["input_ids"]], int(self.opts["eval_batch_size"])):
+            for idx in tt.sorted_batches([len(x) for x in enc["input_ids"]], int(self.opts.eval_batch_size)):
                 batch = tt.pad_batch(enc, idx, self.tokenizer.pad_token_id, self.device)
                 out[idx] = self._logits(batch).cpu().numpy()
         return out
@@ -155,7 +155,7 @@ class CrossEncoder(TextRecommender):
         forward(perturbed) -> raw scores (n_pairs,). The attention mask and token types are
         kept in the closure."""
         self._check_pairs(profile_texts, candidate_texts)
-        enc = tt.encode(self.tokenizer, profile_texts, candidate_texts, int(self.opts["max_length"]))
+        enc = tt.encode(self.tokenizer, profile_texts, candidate_texts, int(self.opts.max_length))
         batch = tt.pad_batch(enc, range(len(profile_texts)), self.tokenizer.pad_token_id, self.device)
         self.model.eval()
         with torch.no_grad():
@@ -174,7 +174,7 @@ class CrossEncoder(TextRecommender):
             list(profile_texts),
             list(candidate_texts),
             truncation=True,
-            max_length=int(self.opts["max_length"]),
+            max_length=int(self.opts.max_length),
             padding=True,  # to the longest pair, never to model_max_length
             return_offsets_mapping=True,
             return_tensors="pt",

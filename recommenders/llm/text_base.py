@@ -16,7 +16,8 @@ Text interface (Capabilities(text_input=True, differentiable=True)):
   gradient w.r.t. every input token's embedding, with token ids, the text each token came
   from and its character offsets, for HotFlip-style token substitution.
 - ``fine_tune_text(profile_texts, candidate_texts, labels)``: continue training on (possibly
-  adversarial) texts, for attack-augmented training.
+  adversarial) texts, for attack-augmented training; ``training_units(examples, seed)``
+  renders examples into those texts exactly as fit renders its training data.
 - ``training_objective(factory)``: a context under which every training run uses the loss
   ``factory(batch_loss)`` builds (the public loss hook, e.g. embedding-space adversarial
   training); ``batch_loss(prepared, idx)`` is the model's own. Training runs through
@@ -29,7 +30,7 @@ import contextlib
 import json
 import math
 from abc import abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Callable, ClassVar, Sequence
 
@@ -38,9 +39,10 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
+from benchmark.metrics import PRIMARY_METRIC, validation_metric
 from benchmark.rendering import DEFAULT_TEMPLATE, Renderer
 from recommenders.base import Capabilities, Recommender
-from benchmark.options import check_options
+from benchmark.options import Options, option
 from recommenders.llm import text_training as tt
 from recommenders.llm.backbones import MINILM, apply_lora, is_peft_model
 from recommenders.training import EpochLoop
@@ -48,38 +50,37 @@ from recommenders.training import EpochLoop
 ITEMS_FILE = "items.json"
 BACKBONE_DIR = "backbone"
 
-COMMON_DEFAULTS: dict = {
-    "backbone": MINILM,  # "minilm", "tiny-bert", a hub id or a local path
-    "backbone_config": None,  # tiny-bert only: BertConfig overrides (+ "vocab_size" of its tokenizer)
-    "template": DEFAULT_TEMPLATE,
-    "epochs": 1,  # 0: no fine-tuning (the two-tower's linear probe alone)
-    "lr": 5e-5,  # short CPU-budget runs: the top of the usual 2e-5..5e-5 range
-    # Per step: preference pairs; ranking: pairs in whole groups (cross-encoder) or profiles (two-tower).
-    "batch_size": 16,
-    "eval_batch_size": 64,
-    "max_length": 256,  # tokens; profiles longer than this lose their oldest entries
-    "warmup": 0.1,  # share of the steps (< 1) or a number of steps
-    "weight_decay": 0.01,
-    "head_lr": None,  # learning rate of the freshly initialised scoring head (None: lr)
-    "grad_clip": 1.0,
-    "max_train_examples": None,  # a seeded random subset of train.examples (CPU budgets)
-    "max_valid_examples": None,  # None: 500 (preference) / 50 (ranking, 100 candidates each)
-    "patience": 1,  # epochs without a better valid metric before stopping
-    # Preference: move the decision threshold to the one most accurate on the validation
-    # subset (folded into the output bias, so scores stay probabilities with 0.5 the cut).
-    # A short CPU-budget fine-tune ranks well but its probabilities sit on one side of 0.5.
-    "calibrate_threshold": True,
-    "negatives": 4,  # ranking: sampled negatives per profile in training
-    "device": "auto",
-    "mixed_precision": True,  # bf16 autocast on CUDA
-    "lora": False,
-    "lora_r": 8,
-    "lora_alpha": 16,
-    "lora_dropout": 0.1,
-    "lora_target_modules": None,
-    "cache_size": 200_000,  # cached query scores (and vectors, for the two-tower)
-    "progress": None,  # tqdm bars: None = only on a terminal
-}
+@dataclass
+class TextOptions(Options):
+    """The options every text recommender takes (subclasses add theirs and change defaults)."""
+
+    backbone: str = option(MINILM, "'minilm', 'tiny-bert', a hub id or a local path")
+    backbone_config: dict | None = option(None, "tiny-bert only: BertConfig overrides (+ 'vocab_size' of its tokenizer)")
+    template: str = option(DEFAULT_TEMPLATE, "rendering template (benchmark.rendering)")
+    epochs: int = option(1, "fine-tuning epochs; 0: no fine-tuning (the two-tower's linear probe alone)")
+    lr: float | None = option(5e-5, "learning rate (short CPU-budget runs: the top of the usual 2e-5..5e-5 range)")
+    batch_size: int = option(16, "per step: preference pairs; ranking: whole groups (cross-encoder) or profiles (two-tower)")
+    eval_batch_size: int = option(64, "pairs per scoring batch")
+    max_length: int = option(256, "tokens; profiles longer than this lose their oldest entries")
+    warmup: float = option(0.1, "learning-rate warm-up: a share of the steps (< 1) or a number of steps")
+    weight_decay: float = option(0.01, "AdamW weight decay")
+    head_lr: float | None = option(None, "learning rate of the freshly initialised scoring head (None: lr)")
+    grad_clip: float | None = option(1.0, "gradient-norm clip (None or 0: none)")
+    max_train_examples: int | None = option(None, "a seeded random subset of train.examples (CPU budgets)")
+    max_valid_examples: int | None = option(None, "validation subset; None: 500 (preference) / 50 (ranking)")
+    patience: int = option(1, "epochs without a better validation metric before stopping")
+    calibrate_threshold: bool = option(True, "preference: move the like/dislike cut to the most accurate one on "
+                                             "the validation subset (folded into the output bias)")
+    negatives: int = option(4, "ranking: sampled negatives per profile in training")
+    device: str = option("auto", "torch device ('auto': CUDA when available)")
+    mixed_precision: bool = option(True, "bf16 autocast on CUDA")
+    lora: bool = option(False, "train LoRA adapters (peft) instead of the whole backbone")
+    lora_r: int = option(8, "LoRA rank")
+    lora_alpha: int = option(16, "LoRA scaling alpha")
+    lora_dropout: float = option(0.1, "LoRA dropout")
+    lora_target_modules: list | None = option(None, "modules LoRA adapts (None: peft's per-architecture default)")
+    cache_size: int = option(200_000, "cached query scores (and vectors, for the two-tower)")
+    progress: bool | None = option(None, "tqdm bars: None = only on a terminal")
 
 
 @dataclass
@@ -151,21 +152,20 @@ def items_from_json(text: str, source: str) -> pd.DataFrame:
 
 class TextRecommender(Recommender):
     capabilities: ClassVar[Capabilities] = Capabilities(text_input=True, differentiable=True)
-    DEFAULTS: ClassVar[dict] = COMMON_DEFAULTS
+    OPTIONS: ClassVar[type[TextOptions]] = TextOptions
     backbone_kind: ClassVar[str] = "classifier"
 
     def __init__(self, **options):
-        check_options(type(self).__name__, self.DEFAULTS, options)
-        super().__init__(**options)
-        self.opts = {**self.DEFAULTS, **options}
-        self.device = tt.resolve_device(self.opts["device"])
+        self.opts = self.OPTIONS.parse(f"model {self.name or type(self).__name__!r}", options)  # typed, with defaults
+        super().__init__(**options)  # self.options: as given (what config() saves)
+        self.device = tt.resolve_device(self.opts.device)
         self.renderer: Renderer | None = None
         self.tokenizer = None
         self.model: torch.nn.Module | None = None
         self.items: pd.DataFrame | None = None
         self.history: list[dict] = []  # one record per training epoch
         self.calibration: dict = {}  # the preference threshold set on validation (fit)
-        self._cache = tt.LRUCache(self.opts["cache_size"])
+        self._cache = tt.LRUCache(self.opts.cache_size)
         self._objective: Callable | None = None  # set by training_objective (a defense's loss)
 
     # -- the model-specific parts ------------------------------------------------
@@ -300,36 +300,48 @@ class TextRecommender(Recommender):
         wanted = pd.Index(sorted(train.timeline["item_id"].unique()))
         return items.loc[items.index.intersection(wanted)].sort_index()
 
-    def _training_data(self, examples, seed: int) -> PairData | GroupData:
+    def training_units(self, examples, seed: int = 0) -> tuple[list[str], list, list[int]]:
+        """(profile texts, candidate texts, labels) of `examples`, rendered as fit renders its
+        training data, in the form fine_tune_text takes: preference -> one pair per example
+        with its 0/1 label; ranking -> the profile with its positive first and ``negatives``
+        sampled negatives (from the example's own candidates, seeded by `seed`), label 0."""
+        profiles, candidates, labels = [], [], []
         if self.task == "preference":
-            pairs = [self.renderer.render(e.profile, e.candidates[0]) for e in examples]
-            return PairData(
-                [r.profile_text for r in pairs],
-                [r.candidate_text for r in pairs],
-                np.array([e.label for e in examples], dtype=np.float32),
-            )
+            for e in examples:
+                r = self.renderer.render(e.profile, e.candidates[0])
+                profiles.append(r.profile_text)
+                candidates.append(r.candidate_text)
+                labels.append(int(e.label))
+            return profiles, candidates, labels
         rng = np.random.default_rng([seed, 31337])
-        n_neg = int(self.opts["negatives"])
-        profiles, groups = [], []
+        n_neg = int(self.opts.negatives)
         for e in examples:
             positive = e.candidates[e.label]
             others = [c for i, c in enumerate(e.candidates) if i != e.label]
-            chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)]
+            chosen = [others[i] for i in rng.choice(len(others), size=min(n_neg, len(others)), replace=False)] \
+                if others else []
             profiles.append(self.renderer.render(e.profile, positive).profile_text)
-            groups.append([self.renderer.candidate_text(c) for c in [positive, *chosen]])
-        return GroupData(profiles, groups)
+            candidates.append([self.renderer.candidate_text(c) for c in [positive, *chosen]])
+            labels.append(0)
+        return profiles, candidates, labels
+
+    def _training_data(self, examples, seed: int) -> PairData | GroupData:
+        profiles, candidates, labels = self.training_units(examples, seed)
+        if self.task == "preference":
+            return PairData(profiles, candidates, np.array(labels, dtype=np.float32))
+        return GroupData(profiles, candidates)
 
     def fit(self, train, valid=None, seed: int = 0) -> "TextRecommender":
         """Train a fresh backbone on train.examples (a seeded subset of max_train_examples).
         With valid and epochs > 1, each epoch is scored on a seeded subset of valid
-        (max_valid_examples; AUC or MRR), training stops after `patience` epochs without
+        (max_valid_examples; AUC or NDCG@10, benchmark.metrics.validation_metric), training stops after `patience` epochs without
         improvement and the best epoch's weights are kept."""
         if train.task not in self.capabilities.tasks:
             raise ValueError(f"{type(self).__name__} does not support task {train.task!r}")
         self.task = train.task
         self.items = self._catalog(train)
-        self.renderer = Renderer(self.items, self.opts["template"])
-        keep = tt.seeded_subset(len(train.examples), self.opts["max_train_examples"], seed)
+        self.renderer = Renderer(self.items, self.opts.template)
+        keep = tt.seeded_subset(len(train.examples), self.opts.max_train_examples, seed)
         examples = [train.examples[i] for i in keep]
         if not examples:
             raise ValueError(f"{type(self).__name__}.fit: the {train.split!r} split of task {train.task!r} has no examples")
@@ -342,11 +354,11 @@ class TextRecommender(Recommender):
         self.history = []
         valid_examples = None
         if valid is not None and valid.examples:
-            limit = self.opts["max_valid_examples"] or (500 if self.task == "preference" else 50)
+            limit = self.opts.max_valid_examples or (500 if self.task == "preference" else 50)
             valid_examples = [valid.examples[i] for i in tt.seeded_subset(len(valid.examples), limit, seed, salt=7)]
-        epochs = int(self.opts["epochs"])
+        epochs = int(self.opts.epochs)
         self._train(data, epochs, seed, valid_examples if epochs > 1 else None)
-        if self.task == "preference" and self.opts["calibrate_threshold"] and valid_examples:
+        if self.task == "preference" and self.opts.calibrate_threshold and valid_examples:
             self._calibrate_threshold(valid_examples)
         return self
 
@@ -394,6 +406,17 @@ class TextRecommender(Recommender):
         return self._loss(prepared, idx)
 
     @contextlib.contextmanager
+    def options_overridden(self, **changes):
+        """Run with some options changed (the declared names only), restored afterwards; e.g.
+        a defense that already capped the examples it augments lifts max_train_examples."""
+        self.OPTIONS.parse(f"model {self.name or type(self).__name__!r}", changes)
+        previous, self.opts = self.opts, replace(self.opts, **changes)
+        try:
+            yield self
+        finally:
+            self.opts = previous
+
+    @contextlib.contextmanager
     def training_objective(self, factory: Callable):
         """Train under another objective inside this context (the public loss hook defenses
         use): every training run (fit or fine_tune_text) calls ``factory(batch_loss)`` once
@@ -419,7 +442,7 @@ class TextRecommender(Recommender):
                 close()
 
     def _train_loop(self, data, epochs: int, seed: int, valid_examples, lr, loss_of) -> None:
-        if self.opts["lora"] and not self._has_lora():
+        if self.opts.lora and not self._has_lora():
             self._wrap_lora()
             self.model.to(self.device)
         prepared = self._prepare_data(data)
@@ -427,22 +450,22 @@ class TextRecommender(Recommender):
         torch.manual_seed(seed)
         steps = len(self._batches(prepared, np.random.default_rng(0)))
         optimizer = tt.make_optimizer(
-            self.model.named_parameters(), lr or self.opts["lr"], self.opts["weight_decay"],
-            head_lr=self.opts.get("head_lr"), is_head=self._is_head_parameter,
+            self.model.named_parameters(), lr or self.opts.lr, self.opts.weight_decay,
+            head_lr=self.opts.head_lr, is_head=self._is_head_parameter,
         )  # fmt: skip
-        scheduler = tt.make_scheduler(optimizer, steps * epochs, self.opts["warmup"])
+        scheduler = tt.make_scheduler(optimizer, steps * epochs, self.opts.warmup)
 
         def run_epoch(epoch: int) -> dict:
             total, count = 0.0, 0
             batches = self._batches(prepared, rng)
             bar = tqdm(batches, desc=f"{self.name} epoch {epoch}/{epochs}", disable=self._no_progress(), leave=False)
             for idx in bar:
-                with tt.autocast(self.device, self.opts["mixed_precision"]):
+                with tt.autocast(self.device, self.opts.mixed_precision):
                     loss = loss_of(prepared, idx)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if self.opts["grad_clip"]:
-                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.opts["grad_clip"])
+                if self.opts.grad_clip:
+                    torch.nn.utils.clip_grad_norm_(self.model.parameters(), self.opts.grad_clip)
                 optimizer.step()
                 scheduler.step()
                 total += float(loss.detach()) * len(idx)
@@ -454,8 +477,8 @@ class TextRecommender(Recommender):
 
         # The one training loop (recommenders.training); its per-batch bars are this model's.
         # patience 0 stops at the first epoch without improvement, as 1 does.
-        metric = "auc" if self.task == "preference" else "mrr"  # what _validate computes
-        loop = EpochLoop(epochs=epochs, patience=max(1, int(self.opts["patience"])), metric=f"valid_{metric}",
+        metric = PRIMARY_METRIC[self.task]  # what _validate computes (benchmark.metrics.validation_metric)
+        loop = EpochLoop(epochs=epochs, patience=max(1, int(self.opts.patience)), metric=f"valid_{metric}",
                          progress=False, snapshot=tt.snapshot)
         start = len(self.history)
         validate = (lambda: self._validate(valid_examples)[1]) if valid_examples else None
@@ -472,24 +495,22 @@ class TextRecommender(Recommender):
 
     def _lora(self, model, kind: str):
         o = self.opts
-        return apply_lora(model, kind, o["lora_r"], o["lora_alpha"], o["lora_dropout"], o["lora_target_modules"])
+        return apply_lora(model, kind, o.lora_r, o.lora_alpha, o.lora_dropout, o.lora_target_modules)
 
     def _no_progress(self):
-        p = self.opts["progress"]
+        p = self.opts.progress
         return None if p is None else not p
 
     def _validate(self, examples) -> tuple[str, float]:
         rows = self.score_examples(examples, batch_size=64)
-        if self.task == "preference":
-            return "auc", tt.auc([e.label for e in examples], [r[0] for r in rows])
-        return "mrr", tt.mean_reciprocal_rank(rows, [e.label for e in examples])
+        return validation_metric(self.task, rows, [e.label for e in examples])
 
     # -- inference helpers --------------------------------------------------------------
     @contextlib.contextmanager
     def _inference(self):
         """Context for scoring: no autograd, eval mode, bf16 autocast on CUDA."""
         self.model.eval()
-        with torch.inference_mode(), tt.autocast(self.device, self.opts["mixed_precision"]):
+        with torch.inference_mode(), tt.autocast(self.device, self.opts.mixed_precision):
             yield
 
     # -- persistence ------------------------------------------------------------------
@@ -513,7 +534,7 @@ class TextRecommender(Recommender):
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing (the item catalog the model renders with)")
         self.items = items_from_json(path.read_text(encoding="utf-8"), str(path))
-        self.renderer = Renderer(self.items, self.opts["template"])
+        self.renderer = Renderer(self.items, self.opts.template)
         self._load_model(directory)
         self.model.to(self.device)
         self.model.eval()

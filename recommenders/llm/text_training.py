@@ -1,5 +1,6 @@
 """Shared machinery of the text recommenders: devices, mixed precision, length-aware
-batching with dynamic padding, the query cache, optimisation and validation metrics.
+batching with dynamic padding, the query cache, optimisation and the decision threshold
+(the validation metric is benchmark.metrics.validation_metric, the same for every model).
 
 Speed notes (DESIGN, "Performance facts"): the forward passes are the cost, so we never
 pad to the tokenizer's model_max_length (padding ~100-token profiles to 512 costs ~4.7x);
@@ -197,18 +198,6 @@ def seeded_subset(n: int, k: int | None, seed: int, salt: int = 104729) -> np.nd
     return seeding.seeded_subset(n, k, seed, salt)
 
 
-# -- validation metrics (for best-epoch selection only; reported metrics live in benchmark/) --
-
-
-def auc(labels: Sequence[int], scores: Sequence[float]) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    labels = np.asarray(labels)
-    if labels.min() == labels.max():
-        return math.nan
-    return float(roc_auc_score(labels, np.asarray(scores)))
-
-
 def accuracy_threshold(labels: Sequence[int], logits: Sequence[float]) -> tuple[float, float]:
     """(t, accuracy): the logit threshold t for which "like exactly when logit >= t" is most
     accurate on (labels, logits), a midpoint between adjacent distinct logits (or below or
@@ -231,9 +220,3 @@ def accuracy_threshold(labels: Sequence[int], logits: Sequence[float]) -> tuple[
         return 0.0, accuracy
     mid = np.where(np.isinf(lo), hi - 1.0, np.where(np.isinf(hi), lo + 1.0, (lo + hi) / 2))
     return float(mid[best][np.argmin(np.abs(mid[best]))]), accuracy
-
-
-def mean_reciprocal_rank(rows: Sequence[np.ndarray], positives: Sequence[int]) -> float:
-    """Ties are counted against the positive (a model that scores everything equal earns nothing)."""
-    rr = [1.0 / (1 + int(np.sum(np.delete(s, p) >= s[p]))) for s, p in zip(rows, positives)]
-    return float(np.mean(rr)) if rr else math.nan

@@ -15,6 +15,7 @@ gets that text encoded, never a stale vector. Training and loading clear the cac
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Sequence
 
@@ -23,14 +24,15 @@ import torch
 import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 
+from benchmark.options import option
 from recommenders.llm import text_training as tt
 from recommenders.llm.backbones import build_backbone, load_pretrained, plain_model
 from recommenders.llm.cross_encoder import ensure_pad_token, gradient_objective
 from recommenders.llm.text_base import (
     BACKBONE_DIR,
-    COMMON_DEFAULTS,
     GroupData,
     PairData,
+    TextOptions,
     TextRecommender,
     TokenGradients,
 )
@@ -120,30 +122,30 @@ class TwoTowerModule(torch.nn.Module):
         return {k: v for k, v in self.state_dict().items() if not k.startswith("encoder.")}
 
 
+@dataclass
+class TwoTowerOptions(TextOptions):
+    head_lr: float | None = option(1e-3, "learning rate of the scale/bias heads, which start from scratch")
+    temperature: float = option(0.05, "softmax temperature of the ranking loss over cosine scores")
+    item_max_length: int = option(64, "tokens of an item text")
+    # Linear probing then fine-tuning (LP-FT, Kumar et al. 2022): with the few hundred steps
+    # a CPU budget allows, Adam at head_lr cannot grow the head to the size it needs
+    # (ML-100K preference, 2,000 examples, one epoch: test AUC 0.705 by Adam alone, 0.753 with the probes).
+    linear_probe: bool = option(True, "preference: fit the logistic head by L2-regularised logistic regression "
+                                      "before fine-tuning and again on the final features")
+    probe_examples: int = option(1024, "training pairs that set the heads' feature statistics and fit the probe")
+    probe_l2: float | None = option(None, "L2 penalty of the probe's bias heads; None: chosen by 2-fold cross-validation")
+
+
 class TwoTower(TextRecommender):
     name: ClassVar[str] = "two-tower"
     backbone_kind: ClassVar[str] = "encoder"
-    DEFAULTS: ClassVar[dict] = {
-        **COMMON_DEFAULTS,
-        "head_lr": 1e-3,  # the scale/bias heads start from scratch
-        "temperature": 0.05,
-        "item_max_length": 64,
-        # Preference: fit the logistic head (a, b and the bias heads) by L2-regularised logistic
-        # regression on a sample of the training pairs, before fine-tuning (linear probing
-        # then fine-tuning, LP-FT, Kumar et al. 2022) and again on the final features. With the
-        # few hundred steps a CPU budget allows, Adam at head_lr cannot grow the head to the
-        # size it needs (measured on ML-100K preference, 2,000 examples, one epoch: test AUC
-        # 0.705 with the head trained by Adam alone, 0.753 with the probes).
-        "linear_probe": True,
-        "probe_examples": 1024,  # training pairs that set the heads' feature statistics and fit the probe
-        "probe_l2": None,  # L2 penalty of the probe's bias heads; None: chosen by 2-fold cross-validation
-    }
+    OPTIONS: ClassVar[type[TextOptions]] = TwoTowerOptions
 
     def __init__(self, **options):
         super().__init__(**options)
         # Vectors by text; cleared with the score cache whenever the weights change.
-        self._item_vectors = tt.LRUCache(self.opts["cache_size"])
-        self._profile_vectors = tt.LRUCache(min(self.opts["cache_size"], 20_000))
+        self._item_vectors = tt.LRUCache(self.opts.cache_size)
+        self._profile_vectors = tt.LRUCache(min(self.opts.cache_size, 20_000))
 
     def invalidate_cache(self) -> None:
         super().invalidate_cache()
@@ -153,11 +155,11 @@ class TwoTower(TextRecommender):
     # -- building ----------------------------------------------------------------------
     def _build(self, texts: list[str], seed: int) -> None:
         self.tokenizer, encoder = build_backbone(
-            self.opts["backbone"], "encoder", texts, self.opts["backbone_config"], seed
+            self.opts.backbone, "encoder", texts, self.opts.backbone_config, seed
         )
         tt.prepare_tokenizer(self.tokenizer)
         ensure_pad_token(self.tokenizer, encoder)
-        self.model = TwoTowerModule(encoder, self.opts["temperature"])
+        self.model = TwoTowerModule(encoder, self.opts.temperature)
 
     def _is_head_parameter(self, name: str) -> bool:
         return not name.startswith("encoder.")
@@ -165,7 +167,7 @@ class TwoTower(TextRecommender):
     def _probe_sample(self, data: PairData | GroupData, seed: int):
         """(indices, profile vectors, positive-candidate vectors, all-candidate vectors) of a
         seeded sample of training units, from the current encoder."""
-        keep = tt.seeded_subset(len(data), max(int(self.opts["probe_examples"]), 2), seed, salt=15485863)
+        keep = tt.seeded_subset(len(data), max(int(self.opts.probe_examples), 2), seed, salt=15485863)
         if isinstance(data, PairData):
             items = all_items = [data.candidate_texts[i] for i in keep]
         else:  # the positives pair with the profiles; negatives count among the items too
@@ -185,7 +187,7 @@ class TwoTower(TextRecommender):
         self.model.profile_norm.calibrate(p_vec)
         self.model.item_norm.calibrate(all_items)
         self.model.cos_norm.calibrate((p_vec * i_vec).sum(-1, keepdim=True))
-        if isinstance(data, PairData) and self.opts["linear_probe"]:
+        if isinstance(data, PairData) and self.opts.linear_probe:
             self._fit_preference_head(p_vec, i_vec, data.labels[keep], seed)
         self.invalidate_cache()
 
@@ -196,7 +198,7 @@ class TwoTower(TextRecommender):
 
     def _finish_training(self, data: PairData | GroupData, seed: int) -> None:
         """Refit the preference head on the fine-tuned features (the encoder stays as trained)."""
-        if isinstance(data, PairData) and self.opts["linear_probe"] and len(self.history):
+        if isinstance(data, PairData) and self.opts.linear_probe and len(self.history):
             keep, p_vec, i_vec, _ = self._probe_sample(data, seed)
             result = self._fit_preference_head(p_vec, i_vec, data.labels[keep], seed)
             if result:
@@ -236,7 +238,7 @@ class TwoTower(TextRecommender):
             with torch.no_grad():
                 return float(F.binary_cross_entropy_with_logits(head.preference_logits(p_vec[rows], i_vec[rows]), y[rows]))
 
-        l2 = self.opts["probe_l2"]
+        l2 = self.opts.probe_l2
         cv = {}
         if l2 is None:
             folds = np.array_split(np.random.default_rng([seed, 92821]).permutation(len(labels)), 2)
@@ -259,7 +261,7 @@ class TwoTower(TextRecommender):
 
     # -- tokenising ------------------------------------------------------------------------
     def _encode_texts(self, texts: Sequence[str], item: bool) -> dict[str, list]:
-        limit = self.opts["item_max_length"] if item else self.opts["max_length"]
+        limit = self.opts.item_max_length if item else self.opts.max_length
         return tt.encode(self.tokenizer, texts, None, int(limit))
 
     def _pad(self, enc: dict, idx) -> dict[str, torch.Tensor]:
@@ -285,7 +287,7 @@ class TwoTower(TextRecommender):
         }
 
     def _batches(self, prepared: dict, rng: np.random.Generator) -> list[np.ndarray]:
-        return tt.length_grouped_batches(prepared["lengths"], int(self.opts["batch_size"]), rng)
+        return tt.length_grouped_batches(prepared["lengths"], int(self.opts.batch_size), rng)
 
     def _loss(self, prepared: dict, idx: np.ndarray) -> torch.Tensor:
         p_vec = self.model.embed(**self._pad(prepared["p_enc"], prepared["unit_profile"][idx]))
@@ -313,7 +315,7 @@ class TwoTower(TextRecommender):
         if missing:
             enc = self._encode_texts([texts[i] for i in missing], item)
             with self._inference():
-                for idx in tt.sorted_batches([len(x) for x in enc["input_ids"]], int(self.opts["eval_batch_size"])):
+                for idx in tt.sorted_batches([len(x) for x in enc["input_ids"]], int(self.opts.eval_batch_size)):
                     vectors = self.model.embed(**self._pad(enc, idx)).float().cpu()
                     for j, vec in zip(idx, vectors):
                         out[missing[j]] = vec
@@ -378,8 +380,8 @@ class TwoTower(TextRecommender):
         self._check_pairs(profile_texts, candidate_texts)
         parts = []
         for texts, limit, seg in (
-            (profile_texts, self.opts["max_length"], 0),
-            (candidate_texts, self.opts["item_max_length"], 1),
+            (profile_texts, self.opts.max_length, 0),
+            (candidate_texts, self.opts.item_max_length, 1),
         ):
             enc = self.tokenizer(
                 list(texts), truncation=True, max_length=int(limit), padding=True,
@@ -423,7 +425,7 @@ class TwoTower(TextRecommender):
         self.tokenizer, encoder = load_pretrained(str(directory / BACKBONE_DIR), "encoder", directory_only=True)
         tt.prepare_tokenizer(self.tokenizer)
         ensure_pad_token(self.tokenizer, encoder)
-        self.model = TwoTowerModule(encoder, self.opts["temperature"])
+        self.model = TwoTowerModule(encoder, self.opts.temperature)
         path = directory / HEAD_FILE
         if not path.exists():
             raise FileNotFoundError(f"{path}: missing (the two-tower scoring head)")
