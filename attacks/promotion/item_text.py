@@ -60,7 +60,10 @@ class ItemTextPromotion(PromotionAttack):
                  word_budget: int = DEFAULTS["word_budget"], recipe: str = DEFAULTS["recipe"],
                  objective: str = DEFAULTS["objective"], search: str = DEFAULTS["search"],
                  beam_width: int = DEFAULTS["beam_width"], word_embedding: str | None = None,
-                 query_budget: int | None = None, seed: int = 0):
+                 query_budget: int | None = None, seed: int = 0, **unknown):
+        if unknown:
+            raise PromotionOptionError(f"option {sorted(unknown)[0]}: unknown for attack {self.name!r} (known: targets, "
+                                       f"target_items, unpopular_share, {', '.join(DEFAULTS)})")
         self.users = _whole(users, "users", 1)
         self.eval_users = None if eval_users is None else _whole(eval_users, "eval_users", 1)
         self.word_budget = _whole(word_budget, "word_budget", 1)
@@ -76,10 +79,6 @@ class ItemTextPromotion(PromotionAttack):
     def option_problems(cls, options: dict) -> list[str]:
         out = []
         for key, value in options.items():
-            if key not in DEFAULTS:
-                out.append(f"options/{key}: unknown for attack {cls.name!r} (known: targets, target_items, "
-                           f"unpopular_share, {', '.join(DEFAULTS)})")
-                continue
             try:
                 cls(**{key: value})
             except PromotionOptionError as err:
