@@ -194,3 +194,34 @@ def test_cli_errors_name_the_flag(capsys):
                      "--attack", "item-promotion", *argv])
         err = capsys.readouterr().err.strip()
         assert code == 2 and err.startswith(f"recrobust: error: {flag}") and "\n" not in err
+
+
+@pytest.mark.slow  # ~20 s: a real suite run (tiny cross-encoder + popularity), then the leaderboard
+def test_suite_cells_are_schema_valid_unavailable_for_classic_models_and_reach_the_board(shared_data, tmp_path):
+    import yaml
+
+    from benchmark import records as rec
+    from benchmark.leaderboard import build_leaderboard
+    from benchmark.runner import run_suite
+    from tests.test_runner import _ml_slice
+
+    data = _ml_slice(shared_data, tmp_path / "ml-slice", users=30)
+    suite_file = tmp_path / "p.yaml"
+    suite_file.write_text(yaml.safe_dump({
+        "name": "p", "version": "1", "datasets": [str(data)], "tasks": ["ranking"], "seeds": [0],
+        "sizes": {"num_negatives": 19, "history_len": 3},
+        "models": ["popularity", {"name": "cross-encoder", "label": "tiny-ce", "options": TINY}],
+        "defenses": ["none"],
+        "attacks": [{"name": "item-promotion", "query_budget": 30,
+                     "options": {"targets": 2, "users": 5, "word_budget": 2}}]}))
+    summary = run_suite(str(suite_file), tmp_path / "r", progress=False)
+    assert summary.ok and summary.total == 4 and len(summary.unavailable) == 1, summary.format()
+    records = [rec.read_record(p) for p in (tmp_path / "r" / "p" / "records").glob("*.json")]
+    assert all(not rec.validate_record(r) for r in records)
+    attacks = {r["cell"]["model"]["label"]: r for r in records if r["kind"] == "attack"}
+    assert attacks["popularity"]["status"] == "unavailable" and "text-input" in attacks["popularity"]["error"]["message"]
+    m = attacks["tiny-ce"]["metrics"]
+    assert {"exposure@10", "target_hr@10", "target_hr@50", "target_ndcg@10"} <= set(m["clean"]) & set(m["robust"])
+    assert len(m["attack"]["per_target"]) == 2 and m["attack"]["max_queries"] <= 30
+    md = build_leaderboard(tmp_path / "r", fmt="md", out_dir=tmp_path / "board")
+    assert "item-promotion: exposure@10 before" in md and "item-promotion: exposure@10 after" in md
