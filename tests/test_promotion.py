@@ -225,3 +225,18 @@ def test_suite_cells_are_schema_valid_unavailable_for_classic_models_and_reach_t
     assert len(m["attack"]["per_target"]) == 2 and m["attack"]["max_queries"] <= 30
     md = build_leaderboard(tmp_path / "r", fmt="md", out_dir=tmp_path / "board")
     assert "item-promotion: exposure@10 before" in md and "item-promotion: exposure@10 after" in md
+
+
+def test_board_shows_exposure_columns_apart_from_the_fake_user_attacks():
+    from benchmark.poisoning_board import PoisonTable, render_latex, render_markdown
+
+    row = {"before": [0.05], "bandwagon": [0.08], ("item-promotion", "before"): [0.02, 0.04],
+           ("item-promotion", "after"): [0.1, 0.2]}
+    t = PoisonTable("s", "ml", ["bandwagon"], {"bandwagon": 0.03}, {"ce / none": row}, ["item-promotion"])
+    md = render_markdown([t])
+    assert "| model / defense | HR@10 before | bandwagon (3%) | NDCG@10 after | item-promotion: exposure@10 before " \
+           "| item-promotion: exposure@10 after |" in md
+    assert "| ce / none | 0.050 | 0.080 | - | 0.030 ± 0.010 | 0.150 ± 0.050 |" in md
+    assert "0.030 $\\pm$ 0.010" in render_latex([t])
+    assert "Exposure@10" not in render_markdown([PoisonTable("s", "ml", ["bandwagon"], {"bandwagon": 0.03},
+                                                             {"ce / none": {"before": [0.05]}})])
