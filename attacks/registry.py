@@ -11,18 +11,20 @@ from __future__ import annotations
 
 from attacks.base import THREAT_MODELS, Attack
 from attacks.poisoning.base import PoisoningAttack
+from attacks.promotion.base import PromotionAttack
 from benchmark.registry import Registry
 
 ENTRY_POINT_GROUP = "recrobust.attacks"
 
 # Light modules holding only register(...) calls, one per threat model (no heavy imports).
 CATALOGS = ("attacks.text.catalog", "attacks.profile.catalog", "attacks.embedding.catalog",
-            "attacks.poisoning.catalog")
+            "attacks.poisoning.catalog", "attacks.promotion.catalog")
 
 
 def _check(name: str, cls) -> None:
-    if not (isinstance(cls, type) and issubclass(cls, (Attack, PoisoningAttack))):
-        raise ValueError(f"attack {name!r} is not an attacks.base.Attack or attacks.poisoning.base.PoisoningAttack subclass")
+    if not (isinstance(cls, type) and issubclass(cls, (Attack, PoisoningAttack, PromotionAttack))):
+        raise ValueError(f"attack {name!r} is not an attacks.base.Attack, attacks.poisoning.base.PoisoningAttack "
+                         "or attacks.promotion.base.PromotionAttack subclass")
 
 
 REGISTRY = Registry("attack", ENTRY_POINT_GROUP, catalogs=CATALOGS, check=_check)

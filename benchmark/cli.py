@@ -235,9 +235,11 @@ def cmd_attack(args) -> int:
     from benchmark.experiment import run_attack, train_model
     from recommenders.base import Recommender
 
-    from benchmark import poisoning_cli
+    from benchmark import poisoning_cli, promotion_cli
 
-    poisoning_cli.check_args(args)  # poisoning attacks: bad options fail before any training
+    promotion = promotion_cli.is_promotion_attack(args.attack)
+    # bad options fail before any training
+    (promotion_cli if promotion else poisoning_cli).check_args(args)
     dataset = _load(args)
     splits = _splits(args, dataset)
     if args.model_dir:
@@ -248,6 +250,8 @@ def cmd_attack(args) -> int:
         model, _ = train_model(args.model, splits, seed=args.seed, options=_model_options(args))
     else:
         raise ValueError("give --model NAME (trains it first) or --model-dir DIR (a saved model)")
+    if promotion:
+        return promotion_cli.run(args, model, splits)
     if poisoning_cli.is_poisoning_attack(args.attack):
         return poisoning_cli.run(args, model, splits)
     result = run_attack(model, splits["test"], args.attack, seed=args.seed, budget=args.budget,
@@ -436,7 +440,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_model_args(p)
     p.add_argument("--attack", required=True)
     p.add_argument("--examples", type=int, default=50, help="attacked test examples (seeded subset)")
-    p.add_argument("--budget", type=int, help="edit budget (profile attacks: history edits, default 3)")
+    p.add_argument("--budget", type=int, help="edit budget (profile attacks: history edits, default 3; "
+                   "item-promotion: words of the item text)")
     p.add_argument("--query-budget", type=int, help="model queries per example at most")
     p.add_argument("--scope", choices=["history", "item"], default="history")
     p.add_argument("--goal", choices=["untargeted", "demote", "promote"], help="ranking: demote (default) or promote")
@@ -445,7 +450,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.add_argument("--show", action="store_true", help="print original vs perturbed, changes highlighted")
     p.add_argument("--fake-users", type=float, help="poisoning: fake users as a fraction of real users (default 0.01)")
-    p.add_argument("--targets", type=int, help="poisoning: target items drawn by seed (default 10)")
+    p.add_argument("--targets", type=int, help="poisoning, item-promotion: target items drawn by seed (default 10)")
     p.add_argument("--target-items", help="poisoning: comma-separated target item ids instead")
     p.add_argument("--filler", type=int, help="poisoning: filler items per fake user (default 36)")
     p.set_defaults(func=cmd_attack)

@@ -122,3 +122,34 @@ def run_poisoning(model, splits: dict, attack: str, seed: int = 0, options: dict
 
     return run_cell(model, splits, attack_obj, targets, retrain, max_train_examples=max_train_examples,
                     flag_fraction=cell.get("flag_fraction", DEFAULT_FLAG_FRACTION), progress=progress)
+
+
+def is_promotion(attack: str) -> bool:
+    """Whether `attack` names a cross-user promotion attack (an item-text rewrite, no retraining)."""
+    from attacks.promotion.base import PromotionAttack
+    from attacks.registry import resolve
+
+    cls = resolve(attack)
+    return isinstance(cls, type) and issubclass(cls, PromotionAttack)
+
+
+def run_promotion(model, splits: dict, attack: str, seed: int = 0, options: dict | None = None,
+                  query_budget: int | None = None, progress: bool = True):
+    """One cross-user promotion cell: targets drawn as the poisoning cells draw them
+    (options targets / target_items / unpopular_share), then `attack` (e.g. item-promotion,
+    with its own options: users, eval_users, word_budget, ...) rewrites each target's text
+    against the fitted `model`, which is not retrained. Returns a PromotionResult; raises
+    attacks.base.AttackUnavailable where the model has no text input."""
+    from attacks.poisoning.protocol import select_targets
+    from attacks.registry import create
+
+    options = dict(options or {})
+    cell = {k: options.pop(k) for k in POISONING_CELL_OPTIONS if k in options}
+    cell.pop("flag_fraction", None)  # no fake users, nothing to detect
+    attack_obj = create(attack, seed=seed, query_budget=query_budget, **options)
+    if cell.get("target_items"):
+        targets = [str(t) for t in cell["target_items"]]
+    else:
+        targets = select_targets(splits["train"].train_interactions, cell.get("targets", 10), seed=seed,
+                                 unpopular_share=cell.get("unpopular_share", 0.5))
+    return attack_obj.run(model, splits["test"], targets, progress=progress)

@@ -3,6 +3,9 @@ task, rows model x defense, columns the target's HR@10 after each poisoning atta
 suite's budget (mean ± std over seeds; "before" = the clean model, same users and targets),
 plus the clean NDCG@10 after poisoning (mean over the attacks: the cost the attack leaves
 visible); and a plot of target HR@10 vs fake-user budget for each swept poisoning attack.
+Cross-user promotion attacks (item-promotion: one rewrite of the target's text, no
+retraining; their records hold ``exposure@10``) get two columns each, exposure@10 before
+and after over their own held-out users (not the fake-user attacks' "before" users).
 
 Kept apart from `benchmark.leaderboard` (which excludes poisoning cells from its robust
 columns: target exposure is not a robust accuracy) and called from it in a few lines.
@@ -23,6 +26,10 @@ METRIC = "target_hr@10"
 NOTE = ("Target HR@10 over real test users who never interacted with a target (target + 98 of the "
         "user's sampled negatives), the victim retrained on train + fake users; mean ± std over seeds. "
         "NDCG@10 after: the clean ranking metric of the poisoned models (mean over attacks).")
+EXPOSURE_NOTE = (" Exposure@10 (item-text promotion, no retraining): share of held-out users who never "
+                 "interacted with a target and have it in their top 10, mean over targets, before and after "
+                 "the one rewrite of its text.")
+EXPOSURE = "exposure@10"
 
 
 def is_poisoning(entry) -> bool:
@@ -37,6 +44,7 @@ class PoisonTable:
     attacks: list[str]  # column labels, in suite order of first appearance
     budgets: dict[str, float | None]  # attack label -> fake-user fraction
     rows: dict[str, dict] = field(default_factory=dict)  # "model / defense" -> {col: [values over seeds]}
+    exposure: list[str] = field(default_factory=list)  # promotion attack labels (exposure@10 columns)
 
 
 def poisoning_tables(collected) -> list[PoisonTable]:
@@ -47,11 +55,19 @@ def poisoning_tables(collected) -> list[PoisonTable]:
         key = (e.record["suite"]["name"], e.cell["dataset"]["label"])
         t = groups.setdefault(key, PoisonTable(key[0], key[1], [], {}))
         label = e.cell["attack"]["label"]
+        m = e.record["metrics"]
+        row = t.rows.setdefault(f"{e.cell['model']['label']} / {e.cell['defense']['label']}", {})
+        if EXPOSURE in (m.get("robust") or {}):  # a promotion attack: its own users, its own columns
+            if label not in t.exposure:
+                t.exposure.append(label)
+            for col, block in (((label, "before"), "clean"), ((label, "after"), "robust")):
+                value = (m.get(block) or {}).get(EXPOSURE)
+                if value is not None:
+                    row.setdefault(col, []).append(float(value))
+            continue
         if label not in t.attacks:
             t.attacks.append(label)
             t.budgets[label] = (e.cell["attack"].get("options") or {}).get("fake_users")
-        m = e.record["metrics"]
-        row = t.rows.setdefault(f"{e.cell['model']['label']} / {e.cell['defense']['label']}", {})
         for col, value in ((label, m.get("robust", {}).get(METRIC)), ("before", m.get("clean", {}).get(METRIC)),
                            ("ndcg_after", m.get("robust", {}).get("ndcg@10"))):
             if value is not None:
@@ -68,18 +84,20 @@ def _fmt(values: list[float] | None) -> str:
 def _header(t: PoisonTable) -> list[str]:
     return (["model / defense", "HR@10 before"]
             + [f"{a} ({t.budgets[a]:.0%})" if isinstance(t.budgets[a], float) else a for a in t.attacks]
-            + ["NDCG@10 after"])
+            + ["NDCG@10 after"]
+            + [f"{a}: exposure@10 {when}" for a in t.exposure for when in ("before", "after")])
 
 
 def _cells(t: PoisonTable, row: dict) -> list[str]:
-    return [_fmt(row.get("before"))] + [_fmt(row.get(a)) for a in t.attacks] + [_fmt(row.get("ndcg_after"))]
+    return ([_fmt(row.get("before"))] + [_fmt(row.get(a)) for a in t.attacks] + [_fmt(row.get("ndcg_after"))]
+            + [_fmt(row.get((a, when))) for a in t.exposure for when in ("before", "after")])
 
 
 def render_markdown(tables: list[PoisonTable]) -> str:
     out = []
     for t in tables:
         out.append(f"\n## Poisoning: {escape_md(t.dataset)} ({escape_md(t.suite)}), target HR@10 after fake-user injection\n")
-        out.append(NOTE + "\n")
+        out.append(NOTE + (EXPOSURE_NOTE if t.exposure else "") + "\n")
         head = _header(t)
         out.append("| " + " | ".join(escape_md(h) for h in head) + " |")
         out.append("|" + "---|" * len(head))
@@ -135,7 +153,7 @@ def draw_budget_plots(collected, out_dir: Path) -> list[Plot]:
 
 def table_view(t: PoisonTable) -> dict:
     """The format-neutral view of a poisoning table (raw strings), for the HTML site."""
-    return {"suite": t.suite, "dataset": t.dataset, "headers": _header(t), "note": NOTE,
+    return {"suite": t.suite, "dataset": t.dataset, "headers": _header(t), "note": NOTE + (EXPOSURE_NOTE if t.exposure else ""),
             "rows": [[name] + _cells(t, row) for name, row in sorted(t.rows.items())]}
 
 

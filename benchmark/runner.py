@@ -140,9 +140,19 @@ class Pipeline:
 
     def poison(self, model, splits: dict, cell: TrainCell, attack: AttackSpec, progress: bool = False):
         """A poisoning cell: (summary, per-(user, target) rows, config); the victim is retrained
-        from scratch on train + fake users with the cell's model options, defense and seed."""
-        from benchmark.experiment import run_poisoning
+        from scratch on train + fake users with the cell's model options, defense and seed.
+        A promotion attack (item-promotion) instead rewrites each target's text against the
+        fitted model; models without text input make it unavailable."""
+        from attacks.base import AttackUnavailable
+        from benchmark.experiment import is_promotion, run_poisoning, run_promotion
 
+        if is_promotion(attack.name):  # one item-text rewrite against this model: nothing is retrained
+            try:
+                result = run_promotion(model, splits, attack.name, seed=cell.seed, options=attack.options,
+                                       query_budget=attack.query_budget, progress=progress)
+            except AttackUnavailable as err:
+                raise CellUnavailable(str(err)) from err
+            return result.summary, result.rows, result.config
         result = run_poisoning(model, splits, attack.name, seed=cell.seed, options=attack.options,
                                model_name=cell.model.name, model_options=cell.model.options,
                                defense=cell.defense.name, defense_options=cell.defense.options,

@@ -767,7 +767,7 @@ def _poisoning_problems(where: str, at: str, a: AttackSpec) -> list[str]:
 
     out = [f"{where}: at {at}/budget: a poisoning attack's budget is options: {{fake_users: FRACTION}}, not 'budget'"
            ] if a.budget is not None else []
-    return out + [f"{where}: at {at}/{p}" for p in option_problems(a.options)]
+    return out + [f"{where}: at {at}/{p}" for p in option_problems(a.options, a.name)]
 
 
 def _sweep_problems(where: str, at: str, sweep: dict) -> list[str]:

@@ -6,8 +6,21 @@ from __future__ import annotations
 from attacks.poisoning.base import PoisoningOptionError, check_fraction
 
 
-def option_problems(options: dict) -> list[str]:
+def option_problems(options: dict, attack: str | None = None) -> list[str]:
+    """Problems with a poisoning-family attack's options; `attack` (its name) adds the
+    attack's own checks where it has them (item-promotion's users, word_budget, ...)."""
     out = []
+    if attack is not None:
+        from attacks.registry import resolve
+
+        try:
+            own = getattr(resolve(attack), "option_problems", None)
+        except (KeyError, ValueError, ImportError):  # not ours to check (a test catalog's name)
+            own = None
+        if own is not None:  # promotion attacks: no fake users, their own options
+            cell = {"targets", "target_items", "unpopular_share"}
+            return own({k: v for k, v in options.items() if k not in cell}) + \
+                option_problems({k: v for k, v in options.items() if k in cell})
     if "fake_users" in options:
         try:
             check_fraction(options["fake_users"])
