@@ -595,15 +595,43 @@ def _run_ray(jobs, pipeline, progress_bar, on_payload, workers: int, address: st
             ray.shutdown()
 
 
+STALE_TEMP_SECONDS = 600  # a live writer renames its temp file within seconds
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process: alive
+        return True
+    return True
+
+
 def _remove_stale_temp(run_dir: Path) -> None:
     """Temp files a killed run left behind (never read: records and models are renamed into
-    place only when complete). One run per results folder at a time."""
-    for tmp in (run_dir / "records").glob(".*.tmp"):
-        tmp.unlink(missing_ok=True)
+    place only when complete). Only a dead writer's (its pid is in the name) or old ones:
+    another run may be writing into the same folder right now (the two tiers of a suite,
+    say), and its temp files are its own."""
+    cutoff = time.time() - STALE_TEMP_SECONDS
+
+    def stale(path: Path, pid: str) -> bool:
+        try:
+            if path.stat().st_mtime < cutoff:
+                return True
+        except FileNotFoundError:
+            return False
+        return pid.isdigit() and int(pid) != os.getpid() and not _pid_alive(int(pid))
+
+    for tmp in (run_dir / "records").glob(".*.tmp"):  # .<name>.<pid>.<random>.tmp
+        parts = tmp.name.rsplit(".", 3)
+        if stale(tmp, parts[1] if len(parts) == 4 else ""):
+            tmp.unlink(missing_ok=True)
     models = run_dir / "models"
     if models.is_dir():
-        for tmp in models.glob(".tmp-*"):
-            shutil.rmtree(tmp, ignore_errors=True)
+        for tmp in models.glob(".tmp-*"):  # .tmp-<cell id>-<pid>
+            if stale(tmp, tmp.name.rsplit("-", 1)[-1]):
+                shutil.rmtree(tmp, ignore_errors=True)
 
 
 # --------------------------------------------------------------------------- entry point
@@ -619,7 +647,8 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
     CLI: ``recrobust run --suite NAME|FILE [--jobs N] [--executor local|process|ray]
     [--address RAY_ADDRESS] [--results DIR] [--tier classic|text]``. ``tier`` runs only the
     cells of that cost tier's models (the other tier's cells stay pending; the records go
-    to the same folder, so two invocations make the whole run). ``--jobs N`` > 1 with the local executor
+    to the same folder, so two invocations make the whole run, one after the other or at
+    the same time). ``--jobs N`` > 1 with the local executor
     uses a process pool of N workers; with ray it sets the CPUs of a local Ray instance.
     The suite is validated (SuiteError) and datasets are loaded before any cell runs.
     Returns a RunSummary; ``summary.failed`` non-empty means the CLI should exit 1.

@@ -304,3 +304,25 @@ def test_tier_runs_only_its_models_and_the_other_tier_completes_the_run(tmp_path
     assert whole.skipped == whole.total == classic.total + text.total  # nothing left, nothing rerun
     with pytest.raises(RunnerError, match="unknown tier 'gpu'"):
         run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", tier="gpu")
+
+
+def test_a_second_run_leaves_another_runs_fresh_temp_files_alone(tmp_path, logs):
+    from benchmark.runner import STALE_TEMP_SECONDS
+
+    suite, pipeline = _suite()
+    records = tmp_path / "toy" / "records"
+    records.mkdir(parents=True)
+    other = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])  # a live writer
+    try:
+        fresh = records / f".abc.json.{other.pid}.x1.tmp"
+        old = records / f".def.json.{other.pid}.x2.tmp"
+        dead = records / ".ghi.json.999999999.x3.tmp"  # no such process
+        for path in (fresh, old, dead):
+            path.write_text("a temp file")
+        past = time.time() - STALE_TEMP_SECONDS - 60
+        os.utime(old, (past, past))
+        assert run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t").ok
+        assert fresh.exists() and not old.exists() and not dead.exists()
+    finally:
+        other.kill()
+        other.wait()
