@@ -31,6 +31,7 @@ import pandas as pd
 from benchmark import attack_stats as astats
 from benchmark import records as rec
 from benchmark.escaping import escape_html, escape_latex, escape_md, slug  # noqa: F401 (public here too)
+from benchmark.plots import display_model
 from benchmark.poisoning_board import append_poisoning  # poisoning tables + HR-vs-budget plot
 from benchmark.metrics import PRIMARY_METRIC, auc, ndcg_at_k
 
@@ -306,13 +307,6 @@ def _row_key(e: Entry) -> str:
     return "\x1f".join([e.source, c["model"]["label"], c["defense"]["label"]])
 
 
-def _display_model(e: Entry, cards: dict) -> str:
-    if e.source:
-        name = str((cards.get(e.source) or {}).get("name") or e.source)
-        return f"{name} (submitted)"
-    return e.cell["model"]["label"]
-
-
 def build_tables(collected: Collected, n_boot: int = 1000, alpha: float = 0.05, seed: int = 0,
                  metric: dict | None = None) -> list[Table]:
     metric = {**DEFAULT_METRIC, **(metric or {})}
@@ -345,7 +339,7 @@ def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], car
         k = _row_key(e)
         rows.setdefault(k, {"row": k, "model": e.cell["model"]["label"], "defense": e.cell["defense"]["label"],
                             "defense_name": e.cell["defense"]["name"], "source": e.source,
-                            "display": _display_model(e, cards)})
+                            "display": display_model(e, cards)})
 
     # value[(row, column)] -> list of (seed, value, per-example sample)
     values: dict[tuple[str, str], list[tuple[int, float, dict | None]]] = {}

@@ -63,10 +63,16 @@ def escape_mathtext(text) -> str:
     return str(text).replace("$", r"\$")
 
 
-def _line_label(e, cards) -> str:
-    from benchmark.leaderboard import _display_model
+def display_model(e, cards: dict) -> str:
+    """A row's model name as tables and figures show it: a submission by its card's name."""
+    if e.source:
+        name = str((cards.get(e.source) or {}).get("name") or e.source)
+        return f"{name} (submitted)"
+    return e.cell["model"]["label"]
 
-    return f"{_display_model(e, cards)} / {e.cell['defense']['label']}"
+
+def _line_label(e, cards) -> str:
+    return f"{display_model(e, cards)} / {e.cell['defense']['label']}"
 
 
 def _save(fig, path_stem: Path) -> list[Path]:
