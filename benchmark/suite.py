@@ -314,14 +314,12 @@ class Suite:
         same suite version (a column added since, say) still belongs to it when its cell is
         one of these, with the same options, sizes and seed."""
         catalog = catalog or Catalog.from_registries()
-        saved = self.attacks
+        grid = self
         if not self.checked:  # records carry each attack's threat model: fill it as check_suite does
-            self.attacks = [a if a.threat_model else _with_threat(a, catalog.attack_threat_model(a.name))
+            grid = copy.copy(self)
+            grid.attacks = [a if a.threat_model else _with_threat(a, catalog.attack_threat_model(a.name))
                             for a in self.attacks]
-        try:
-            groups = self.expand(catalog)
-        finally:
-            self.attacks = saved
+        groups = grid.expand(catalog)
         keys = set()
         for group in groups:
             for cell in (group.train, *group.attacks):
@@ -366,6 +364,7 @@ class Suite:
             if keep(d.get("models")):
                 defenses.append({**d, "models": [label]} if d.get("models") else d)
         raw["defenses"] = defenses
+        kept_defenses = {d.get("label") or _label(d["name"]) for d in defenses}
         attacks = []
         for a in map(_entry, raw["attacks"]):
             # Poisoning cells are left out of submissions for now: verifying one means
@@ -374,7 +373,7 @@ class Suite:
                 continue
             a = {**a, "models": [label]} if a.get("models") else a
             if a.get("defenses"):  # only the defenses the submission keeps
-                kept = [d for d in a["defenses"] if d in {x.get("label") or _label(x["name"]) for x in defenses}]
+                kept = [d for d in a["defenses"] if d in kept_defenses]
                 if not kept:
                     continue
                 a = {**a, "defenses": kept}
