@@ -339,7 +339,15 @@ def cmd_compress_records(args) -> int:
 
     if not Path(args.results).is_dir():
         raise FileNotFoundError(f"no results folder {args.results}")
-    changed = sum(rec.compress_examples(path, min_bytes=args.min_bytes) for path in rec.iter_record_files(args.results))
+    rewrite = None
+    if args.slim_poisoning:
+        from attacks.poisoning.cell import slim_row
+        rewrite = slim_row
+    changed = 0
+    for path in rec.iter_record_files(args.results):
+        record = rec.read_record(path)
+        poisoning = record["kind"] == "attack" and (record["cell"].get("attack") or {}).get("threat_model") == "poisoning"
+        changed += rec.compress_examples(path, min_bytes=args.min_bytes, rewrite=rewrite if poisoning else None)
     print(f"compressed the per-example files of {changed} record(s) under {args.results}")
     return 0
 
@@ -498,9 +506,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_submit)
 
     p = sub.add_parser("compress-records",
-                       help="gzip the per-example files of finished records (for results committed to git)")
+                       help="xz the per-example files of finished records (for results committed to git)")
     p.add_argument("results", help="a results folder (e.g. results/standard)")
-    p.add_argument("--min-bytes", type=int, default=100_000, help="leave smaller per-example files as they are")
+    p.add_argument("--min-bytes", type=int, default=20_000, help="leave smaller plain per-example files as they are")
+    p.add_argument("--slim-poisoning", action="store_true",
+                   help="also rewrite poisoning rows written before 0.1.1 into the current form "
+                        "(no hit@10 flags; full-catalogue ranks beyond the top 100 kept as null)")
     p.set_defaults(func=cmd_compress_records)
     return parser
 

@@ -164,16 +164,44 @@ def test_compressed_per_example_files_give_the_same_leaderboard(results, tmp_pat
     shutil.copytree(results, packed)
     assert main(["compress-records", str(packed), "--min-bytes", "0"]) == 0
     files = list(packed.rglob("*.examples.jsonl*"))
-    assert files and all(f.name.endswith(".gz") for f in files)
-    for path, record in rec.load_records(packed, strict=True)[0]:  # sha256 of the gzip checked
+    assert files and all(f.name.endswith(".xz") for f in files)
+    for path, record in rec.load_records(packed, strict=True)[0]:  # sha256 of the xz checked
         original = rec.read_record(results / path.relative_to(packed))
         assert rec.read_examples(path, record) == rec.read_examples(results / path.relative_to(packed), original)
     assert build_leaderboard(packed, fmt="md") == build_leaderboard(results, fmt="md")
     again = tmp_path / "again"  # deterministic bytes: packing the same rows twice gives the same files
     shutil.copytree(results, again)
     main(["compress-records", str(again), "--min-bytes", "0"])
-    assert sorted((f.name, f.read_bytes()) for f in again.rglob("*.gz")) == \
-        sorted((f.name, f.read_bytes()) for f in packed.rglob("*.gz"))
+    assert sorted((f.name, f.read_bytes()) for f in again.rglob("*.xz")) == \
+        sorted((f.name, f.read_bytes()) for f in packed.rglob("*.xz"))
+
+
+def test_gzip_per_example_files_of_earlier_results_are_read_and_repacked(results, tmp_path):
+    # Results committed before xz hold gzip rows: they are read as they are, and
+    # compress-records repacks them as xz with the same rows.
+    import gzip
+    import hashlib
+    import shutil
+
+    from benchmark import records as rec
+    from benchmark.cli import main
+
+    old = tmp_path / "old"
+    shutil.copytree(results, old)
+    for path, record in rec.load_records(old, strict=True)[0]:
+        pe = record.get("per_example")
+        if not pe:
+            continue
+        plain = path.with_name(pe["file"])
+        packed = gzip.compress(plain.read_bytes(), mtime=0)
+        plain.with_name(plain.name + ".gz").write_bytes(packed)
+        plain.unlink()
+        record["per_example"] = {**pe, "file": plain.name + ".gz", "sha256": hashlib.sha256(packed).hexdigest()}
+        rec.write_json_atomic(path, record)
+    assert build_leaderboard(old, fmt="md") == build_leaderboard(results, fmt="md")
+    assert main(["compress-records", str(old)]) == 0
+    assert not list(old.rglob("*.gz")) and list(old.rglob("*.examples.jsonl.xz"))
+    assert build_leaderboard(old, fmt="md") == build_leaderboard(results, fmt="md")
 
 
 def test_a_column_added_to_the_same_suite_version_keeps_the_finished_cells(results, tmp_path):

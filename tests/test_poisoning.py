@@ -92,6 +92,12 @@ def test_target_hit_rate_rises_where_the_effect_is_certain(splits, model):
     rows = result.rows
     assert len(rows) == result.summary["pairs"] == len(eligible_pairs(splits["test"], [target]))
     assert {"rank_before", "rank_after", "full_rank_before", "full_rank_after"} <= set(rows[0])
+    # Rows are kept slim (the committed results' bulk) yet reproduce the cell's figures.
+    from attacks.poisoning.cell import FULL_RANK_CAP
+    assert not {"hit10_before", "hit10_after"} & set(rows[0])
+    assert all(r[k] is None or 1 <= r[k] <= FULL_RANK_CAP for r in rows for k in ("full_rank_before", "full_rank_after"))
+    assert np.mean([r["rank_after"] <= 10 for r in rows]) == pytest.approx(after["target_hr@10"])
+    assert np.mean([r["rank_before"] <= 10 for r in rows]) == pytest.approx(before["target_hr@10"])
 
 
 def test_preference_task_reports_a_prediction_shift():

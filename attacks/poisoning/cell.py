@@ -45,6 +45,27 @@ class PoisoningResult:
     info: dict = field(default_factory=dict)
 
 
+# A cell has a row per (real user, target) pair: ~10k rows on ML-100K, most of a committed
+# record's bytes. Rows keep what re-analysis needs and nothing derivable: the rank among
+# the sampled candidates (exact, 1..100), and the full-catalogue rank only where it is in
+# the top FULL_RANK_CAP (null beyond it: HR@K on the whole catalogue stays computable for
+# every K <= FULL_RANK_CAP). The cell's summary (CIs, mean ranks) is computed from the exact
+# ranks before they are cut.
+FULL_RANK_CAP = 100
+ROW_FIELDS = ("example_id", "user_id", "target_item", "rank_before", "rank_after",
+              "full_rank_before", "full_rank_after", "like_prob_before", "like_prob_after")
+
+
+def slim_row(row: dict) -> dict:
+    """The form a poisoning row is kept in (also applied to rows written before it: hit@10
+    flags dropped, full ranks beyond FULL_RANK_CAP set to null)."""
+    out = {k: row[k] for k in ROW_FIELDS if k in row}
+    for key in ("full_rank_before", "full_rank_after"):
+        if out.get(key) is not None and out[key] > FULL_RANK_CAP:
+            out[key] = None
+    return out
+
+
 def _clean_metric(model, test) -> dict:
     from benchmark.evaluation import evaluate
 
@@ -168,16 +189,15 @@ def run_poisoning(clean_model, splits: dict, attack: PoisoningAttack, targets: S
         e = test.examples[i]
         row = {"example_id": f"{e.example_id}:{t}", "user_id": e.profile.user_id, "target_item": t}
         if test.task == "ranking":
-            row.update(rank_before=int(b[0]), rank_after=int(a[0]), hit10_before=bool(b[0] <= 10),
-                       hit10_after=bool(a[0] <= 10))
+            row.update(rank_before=int(b[0]), rank_after=int(a[0]))
             if len(b) > 1:
                 row.update(full_rank_before=int(b[1]), full_rank_after=int(a[1]))
         else:
             row.update(like_prob_before=float(b), like_prob_after=float(a))
-        rows.append(row)
+        rows.append(slim_row(row))
     summary = {"clean": before, "robust": after, **rest, "seconds": sum(timings.values())}
     config = {**attack.config(), "targets": list(targets), "flag_fraction": flag_fraction}
     return PoisoningResult(attack.name, config, summary, rows, fake, info if isinstance(info, dict) else {})
 
 
-__all__ = ["FAKE_PREFIX", "PoisoningResult", "detect", "measure", "run_poisoning"]
+__all__ = ["FAKE_PREFIX", "FULL_RANK_CAP", "PoisoningResult", "detect", "measure", "run_poisoning", "slim_row"]
