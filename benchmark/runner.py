@@ -30,6 +30,7 @@ import math
 import os
 import shutil
 import sys
+import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
@@ -480,6 +481,23 @@ def _setup_worker_logging(log_path: str | None, threads: int | None) -> None:
             os.environ.setdefault(var, str(threads))
     if log_path:
         _attach_file_handler(log_path)
+    _exit_with_parent()
+
+
+def _exit_with_parent(poll_seconds: float = 1.0) -> None:
+    """A pool worker ends soon after the run that started it: a run killed by a signal
+    (SIGTERM, a scheduler's time limit) runs no clean-up, and its workers would otherwise
+    go on training and writing records into the results folder unattended. Writes are
+    atomic, so a worker that stops mid-cell leaves no half record (only a temp file, which
+    the next run's start-up removes)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(poll_seconds)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="exit-with-parent", daemon=True).start()
 
 
 def _attach_file_handler(log_path: str) -> logging.Handler:

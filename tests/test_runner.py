@@ -326,3 +326,51 @@ def test_a_second_run_leaves_another_runs_fresh_temp_files_alone(tmp_path, logs)
     finally:
         other.kill()
         other.wait()
+
+
+_POOL_PARENT = r"""
+import sys, time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_context
+from benchmark.runner import _setup_worker_logging
+from tests.test_runner import _sleep_and_report
+
+with ProcessPoolExecutor(1, mp_context=get_context("spawn"), initializer=_setup_worker_logging,
+                         initargs=(None, 1)) as pool:
+    pool.submit(_sleep_and_report, sys.argv[1]).result()
+"""
+
+
+def _sleep_and_report(path):
+    import os
+    import time
+
+    with open(path, "w") as fh:
+        fh.write(str(os.getpid()))
+    time.sleep(120)
+
+
+def test_pool_workers_end_when_the_run_is_killed(tmp_path):
+    # A run killed by SIGTERM runs no clean-up; its pool workers must not go on writing
+    # records unattended (they used to, for as long as their cells took).
+    pid_file = tmp_path / "worker.pid"
+    parent = subprocess.Popen([sys.executable, "-c", _POOL_PARENT, str(pid_file)], cwd=Path(__file__).parents[1])
+    try:
+        deadline = time.monotonic() + 60
+        while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        worker = int(pid_file.read_text())
+        os.kill(parent.pid, signal.SIGTERM)
+        parent.wait(10)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            try:
+                os.kill(worker, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.2)
+        else:
+            os.kill(worker, signal.SIGKILL)
+            raise AssertionError("the pool worker outlived the killed run")
+    finally:
+        parent.kill()
