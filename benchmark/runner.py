@@ -658,7 +658,8 @@ def _remove_stale_temp(run_dir: Path) -> None:
 def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jobs: int = 1,
               executor: str = "local", address: str | None = None, progress: bool = True,
               pipeline: Pipeline | None = None, code_version: str | None = None,
-              catalog: Catalog | None = None, tier: str | None = None) -> RunSummary:
+              catalog: Catalog | None = None, tier: str | None = None,
+              models: list[str] | None = None) -> RunSummary:
     """Run every cell of `suite` (a built-in name such as "quick", a YAML path, or a Suite),
     writing records under ``<results_dir>/<suite name>/`` and resuming from what is there.
 
@@ -666,7 +667,8 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
     [--address RAY_ADDRESS] [--results DIR] [--tier classic|text]``. ``tier`` runs only the
     cells of that cost tier's models (the other tier's cells stay pending; the records go
     to the same folder, so two invocations make the whole run, one after the other or at
-    the same time). ``--jobs N`` > 1 with the local executor
+    the same time). ``models`` (``--models LABEL,...``) likewise runs only the cells of those
+    model rows (suite labels). ``--jobs N`` > 1 with the local executor
     uses a process pool of N workers; with ray it sets the CPUs of a local Ray instance.
     The suite is validated (SuiteError) and datasets are loaded before any cell runs.
     Returns a RunSummary; ``summary.failed`` non-empty means the CLI should exit 1.
@@ -684,6 +686,10 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
     suite = load_suite(suite, catalog=catalog) if not isinstance(suite, Suite) else suite
     if not suite.checked:
         check_suite(suite, catalog)
+    unknown = sorted(set(models or ()) - {m.label for m in suite.models})
+    if unknown:
+        raise RunnerError(f"--models: no model labelled {', '.join(map(repr, unknown))} in suite {suite.name}; "
+                          f"its models are {', '.join(m.label for m in suite.models)}")
     code_version = code_version or rec.code_version()
     t_start = time.perf_counter()
 
@@ -698,8 +704,10 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
         groups = suite.expand(catalog)
         if tier is not None:
             groups = [g for g in groups if model_tier(catalog, g.train.model.name) == tier]
-        log.info("run %s (%s) with executor=%s jobs=%d code=%s%s", suite.name, suite.path, executor, jobs,
-                 code_version, f" tier={tier}" if tier else "")
+        if models:
+            groups = [g for g in groups if g.train.model.label in models]
+        log.info("run %s (%s) with executor=%s jobs=%d code=%s%s%s", suite.name, suite.path, executor, jobs,
+                 code_version, f" tier={tier}" if tier else "", f" models={','.join(models)}" if models else "")
         for note in suite.notes:
             log.info("note: %s", note)
 

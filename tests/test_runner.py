@@ -306,6 +306,16 @@ def test_tier_runs_only_its_models_and_the_other_tier_completes_the_run(tmp_path
         run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", tier="gpu")
 
 
+def test_models_option_runs_only_those_rows_and_names_an_unknown_label(tmp_path, logs):
+    suite, pipeline = _suite(models=["popularity", "cross-encoder"], defenses=["none"])
+    part = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", models=["cross-encoder"])
+    assert part.ok and {r["cell"]["model"]["name"] for r in _records(tmp_path / "toy").values()} == {"cross-encoder"}
+    rest = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t")
+    assert rest.ok and rest.skipped == part.total and rest.skipped + rest.completed == rest.total
+    with pytest.raises(RunnerError, match=r"--models: no model labelled 'bprmf' in suite toy; its models are popularity"):
+        run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", models=["bprmf"])
+
+
 def test_a_second_run_leaves_another_runs_fresh_temp_files_alone(tmp_path, logs):
     from benchmark.runner import STALE_TEMP_SECONDS
 
