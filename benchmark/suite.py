@@ -11,10 +11,12 @@ attacks a differentiable one; ``models:``/``tasks:`` lists on a defense or attac
 further, and an attack's ``defenses:`` list (defense labels) runs it only on the models
 trained with those defenses (poisoning against ``none`` and ``detect-and-drop``, say, and no
 evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) only on
-those datasets (the whole text battery on one dataset, two attacks on the others). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
+those datasets (the whole text battery on one dataset, two attacks on the others). A model
+or a defense takes a ``datasets:`` list too (a model too slow for every dataset on a CPU runs
+on one; a defense is compared on one dataset). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
 robustness-vs-budget plots; the leaderboard column uses the attack's own setting. A sweep's
-own ``models:`` list runs it on fewer models than the attack (sweeps multiply the cost of
-an attack, which matters for LLMs on a CPU).
+own ``models:`` and ``datasets:`` lists run it on fewer models or datasets than the attack
+(sweeps multiply the cost of an attack, which matters for LLMs on a CPU).
 
 Validation is two passes with one error listing every problem, each naming the file and
 field: the JSON Schema (structure, types, ranges), then semantic checks against the
@@ -81,6 +83,7 @@ class ModelSpec:
     options: dict = field(default_factory=dict)
     tasks: tuple[str, ...] | None = None
     sizes: dict = field(default_factory=dict)
+    datasets: tuple[str, ...] | None = None  # dataset labels it runs on (None: every one)
 
     def public(self) -> dict:
         return {"name": self.name, "label": self.label, "options": self.options}
@@ -93,6 +96,7 @@ class DefenseSpec:
     options: dict = field(default_factory=dict)
     models: tuple[str, ...] | None = None
     tasks: tuple[str, ...] | None = None
+    datasets: tuple[str, ...] | None = None  # dataset labels it runs on (None: every one)
 
     def public(self) -> dict:
         return {"name": self.name, "label": self.label, "options": self.options}
@@ -400,14 +404,14 @@ class Suite:
         for dataset in self.datasets:
             for task in self.tasks:
                 for model in self.models:
-                    if not _model_runs_task(model, caps[model.name], task):
+                    if not _model_runs_task(model, caps[model.name], task) or not _on(model.datasets, dataset):
                         continue
                     for defense in self.defenses:
-                        if not _applies(defense.models, defense.tasks, model, task):
+                        if not _applies(defense.models, defense.tasks, model, task) or not _on(defense.datasets, dataset):
                             continue
                         attacks = [a for a in self.attacks if _attack_applies(a, model, caps[model.name], task)
                                    and (a.defenses is None or defense.label in a.defenses)
-                                   and (a.datasets is None or dataset.label in a.datasets)]
+                                   and _on(a.datasets, dataset)]
                         for seed in self.seeds:
                             sizes = resolve_sizes(self.sizes, model.sizes, task)
                             train = TrainCell(dataset, task, model, defense, seed, sizes)
@@ -432,6 +436,11 @@ def cell_key(config: dict) -> str:
 def _kind(caps) -> tuple[bool, bool]:
     """What the protocol tells models apart by: (text input, differentiable)."""
     return bool(getattr(caps, "text_input", False)), bool(getattr(caps, "differentiable", False))
+
+
+def _on(datasets: tuple[str, ...] | None, dataset: DatasetSpec) -> bool:
+    """Whether a model, defense or attack restricted to `datasets` (labels) runs on `dataset`."""
+    return datasets is None or dataset.label in datasets
 
 
 def _model_runs_task(model: ModelSpec, caps, task: str) -> bool:
@@ -539,11 +548,13 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
         datasets.append(DatasetSpec(name=name, label=d.get("label") or default_label, format=d.get("format"),
                                     meta=d.get("meta")))
     models = [ModelSpec(name=m["name"], label=m.get("label") or _label(m["name"]), options=m.get("options") or {},
-                        tasks=tuple(m["tasks"]) if m.get("tasks") else None, sizes=m.get("sizes") or {})
+                        tasks=tuple(m["tasks"]) if m.get("tasks") else None, sizes=m.get("sizes") or {},
+                        datasets=tuple(m["datasets"]) if m.get("datasets") else None)
               for m in map(_entry, raw["models"])]
     defenses = [DefenseSpec(name=d["name"], label=d.get("label") or _label(d["name"]), options=d.get("options") or {},
                             models=tuple(d["models"]) if d.get("models") else None,
-                            tasks=tuple(d["tasks"]) if d.get("tasks") else None)
+                            tasks=tuple(d["tasks"]) if d.get("tasks") else None,
+                            datasets=tuple(d["datasets"]) if d.get("datasets") else None)
                 for d in map(_entry, raw.get("defenses") or ["none"])]
     attacks: list[AttackSpec] = []
     sweeps: list[AttackSpec] = []
@@ -600,8 +611,9 @@ def _sweep_specs(spec: AttackSpec, sweep: dict) -> list[AttackSpec]:
         else:
             kwargs["options"][param] = value
         models = tuple(sweep["models"]) if sweep.get("models") else spec.models
+        datasets = tuple(sweep["datasets"]) if sweep.get("datasets") else spec.datasets
         out.append(AttackSpec(name=spec.name, label=f"{spec.label}@{param}={value}", scope=spec.scope, goal=spec.goal,
-                              models=models, tasks=spec.tasks, defenses=spec.defenses, datasets=spec.datasets,
+                              models=models, tasks=spec.tasks, defenses=spec.defenses, datasets=datasets,
                               sweep={"of": spec.label, "param": param, "value": value}, **kwargs))
     return out
 
@@ -633,11 +645,15 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
             problems.append(f"{where}: at models/{i}/options: {m.name!r} does not take {', '.join(unknown)} "
                             f"(accepted: {', '.join(sorted(accepted)) or 'none'})")
     model_names = {m.label for m in suite.models} | {m.name for m in suite.models}
+    dataset_labels = {d.label for d in suite.datasets}
+    for i, m in enumerate(suite.models):
+        problems += _unknown_refs(where, f"models/{i}/datasets", m.datasets, dataset_labels, what="dataset")
     for i, d in enumerate(suite.defenses):
         if not catalog.defense_known(d.name):
             known = ", ".join(catalog.defense_names()) if catalog.defense_names() else ""
             problems.append(f"{where}: at defenses/{i}: unknown defense {d.name!r}" + (f"; known: {known}" if known else ""))
         problems += _unknown_refs(where, f"defenses/{i}/models", d.models, model_names)
+        problems += _unknown_refs(where, f"defenses/{i}/datasets", d.datasets, dataset_labels, what="dataset")
         problems += _task_refs(where, f"defenses/{i}/tasks", d.tasks, suite.tasks)
     main = [a for a in suite.attacks if a.sweep is None]
     threat: dict[str, str] = {}
@@ -651,13 +667,14 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         problems += _unknown_refs(where, f"attacks/{i}/models", a.models, model_names)
         problems += _unknown_refs(where, f"attacks/{i}/defenses", a.defenses, {d.label for d in suite.defenses},
                                   what="defense")
-        problems += _unknown_refs(where, f"attacks/{i}/datasets", a.datasets, {d.label for d in suite.datasets},
-                                  what="dataset")
+        problems += _unknown_refs(where, f"attacks/{i}/datasets", a.datasets, dataset_labels, what="dataset")
         problems += _task_refs(where, f"attacks/{i}/tasks", a.tasks, suite.tasks)
         raw = _entry(suite.raw["attacks"][i])
         if raw.get("sweep"):
             problems += _sweep_problems(where, f"attacks/{i}/sweep", raw["sweep"])
             problems += _unknown_refs(where, f"attacks/{i}/sweep/models", raw["sweep"].get("models"), model_names)
+            problems += _unknown_refs(where, f"attacks/{i}/sweep/datasets", raw["sweep"].get("datasets"), dataset_labels,
+                                      what="dataset")
     for i, m in enumerate(suite.models):
         problems += _task_refs(where, f"models/{i}/tasks", m.tasks, suite.tasks)
     if problems:

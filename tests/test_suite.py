@@ -259,3 +259,49 @@ def test_an_attacks_datasets_list_restricts_it_to_those_datasets():
     raw["attacks"][1]["datasets"] = ["ml-1m"]
     with pytest.raises(SuiteError, match=r"at attacks/1/datasets: 'ml-1m' not among the suite's datasets"):
         check_suite(parse_suite(raw, "toy.yaml"), catalog)
+
+
+def test_a_models_and_a_defenses_datasets_lists_restrict_their_cells():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite(datasets=["toy-a", "toy-b"])
+    first = raw["models"][0]
+    raw["models"][0] = {"name": first, "datasets": ["toy-a"]} if isinstance(first, str) else {**first, "datasets": ["toy-a"]}
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    label = suite.models[0].label
+    groups = suite.expand(catalog)
+    assert {g.train.dataset.label for g in groups if g.train.model.label == label} == {"toy-a"}
+    assert {g.train.dataset.label for g in groups if g.train.model.label != label} == {"toy-a", "toy-b"}
+
+    raw["defenses"][1]["datasets"] = ["toy-b"]  # profile-augment
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    pairs = {(g.train.defense.label, g.train.dataset.label) for g in suite.expand(catalog)}
+    assert ("profile-augment", "toy-b") in pairs and ("profile-augment", "toy-a") not in pairs
+    assert {("none", "toy-a"), ("none", "toy-b")} <= pairs
+
+    raw["defenses"][1]["datasets"] = ["ml-1m"]
+    with pytest.raises(SuiteError, match=r"at defenses/1/datasets: 'ml-1m' not among the suite's datasets"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    raw["defenses"] = ["none"]
+    raw["models"][0]["datasets"] = ["ml-1m"]
+    with pytest.raises(SuiteError, match=r"at models/0/datasets: 'ml-1m' not among the suite's datasets"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+
+
+def test_a_sweeps_datasets_list_runs_the_curve_on_those_datasets_only():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite(datasets=["toy-a", "toy-b"])
+    raw["attacks"][0]["sweep"]["datasets"] = ["toy-b"]  # profile-swap's budget curve
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    for group in suite.expand(catalog):
+        labels = {c.attack.label for c in group.attacks}
+        assert "profile-swap" in labels  # the attack itself runs everywhere
+        assert ("profile-swap@budget=1" in labels) == (group.train.dataset.label == "toy-b")
+    raw["attacks"][0]["sweep"]["datasets"] = ["ml-1m"]
+    with pytest.raises(SuiteError, match=r"at attacks/0/sweep/datasets: 'ml-1m' not among the suite's datasets"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
