@@ -41,7 +41,7 @@ def is_poisoning(entry) -> bool:
 class PoisonTable:
     suite: str
     dataset: str
-    attacks: list[str]  # column labels, in suite order of first appearance
+    attacks: list[str]  # column labels, by fake-user budget then label (as the main tables: not record order)
     budgets: dict[str, float | None]  # attack label -> fake-user fraction
     rows: dict[str, dict] = field(default_factory=dict)  # "model / defense" -> {col: [values over seeds]}
     exposure: list[str] = field(default_factory=list)  # promotion attack labels (exposure@10 columns)
@@ -72,6 +72,9 @@ def poisoning_tables(collected) -> list[PoisonTable]:
                            ("ndcg_after", m.get("robust", {}).get("ndcg@10"))):
             if value is not None:
                 row.setdefault(col, []).append(float(value))
+    for t in groups.values():
+        t.attacks.sort(key=lambda label: (t.budgets[label] is None, t.budgets[label] or 0.0, label))
+        t.exposure.sort()
     return [groups[k] for k in sorted(groups)]
 
 

@@ -240,3 +240,23 @@ def test_board_shows_exposure_columns_apart_from_the_fake_user_attacks():
     assert "0.030 $\\pm$ 0.010" in render_latex([t])
     assert "Exposure@10" not in render_markdown([PoisonTable("s", "ml", ["bandwagon"], {"bandwagon": 0.03},
                                                              {"ce / none": {"before": [0.05]}})])
+
+
+def test_poisoning_columns_come_in_one_order_whatever_order_the_records_are_read_in():
+    from types import SimpleNamespace
+
+    from benchmark.leaderboard import Entry
+    from benchmark.poisoning_board import poisoning_tables
+
+    def entry(label, fake_users, hr):
+        cell = {"task": "ranking", "dataset": {"label": "ml"}, "model": {"label": "bpr-mf"}, "defense": {"label": "none"},
+                "attack": {"label": label, "threat_model": "poisoning", "options": {"fake_users": fake_users}}}
+        record = {"kind": "attack", "cell": cell, "suite": {"name": "s"},
+                  "metrics": {"clean": {"hr@10": 0.05}, "robust": {"hr@10": hr, "ndcg@10": 0.4}}}
+        return Entry(path=None, record=record, source="")
+
+    entries = [entry("pga", 0.01, 0.2), entry("random", 0.01, 0.1), entry("bandwagon-5", 0.05, 0.3),
+               entry("average", 0.01, 0.1)]
+    for order in (entries, entries[::-1]):
+        [table] = poisoning_tables(SimpleNamespace(entries=order))
+        assert table.attacks == ["average", "pga", "random", "bandwagon-5"]  # by budget, then label
