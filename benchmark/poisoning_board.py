@@ -84,9 +84,38 @@ def _fmt(values: list[float] | None) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
+SAME_NOTE = (" ≡: {names} have the same figures in every row: the attacks coincide on this data (random and "
+             "average, say, differ only in the fillers' ratings, which a victim trained on implicit interactions "
+             "ignores), so they are one result, not {n}.")
+
+
+def same_columns(t: PoisonTable) -> list[list[str]]:
+    """Groups of attack columns whose values agree in every row (a column that repeats
+    another tells the reader nothing new: flagged, as the main tables flag degenerate ones)."""
+    groups: list[list[str]] = []
+    for a in t.attacks:
+        values = [t.rows[r].get(a) for r in sorted(t.rows)]
+        if not any(values):
+            continue
+        for g in groups:
+            if all(v == w for v, w in zip(values, (t.rows[r].get(g[0]) for r in sorted(t.rows)))):
+                g.append(a)
+                break
+        else:
+            groups.append([a])
+    return [g for g in groups if len(g) > 1]
+
+
+def _note(t: PoisonTable) -> str:
+    same = "".join(SAME_NOTE.format(names=" and ".join(g), n=len(g)) for g in same_columns(t))
+    return NOTE + same + (EXPOSURE_NOTE if t.exposure else "")
+
+
 def _header(t: PoisonTable) -> list[str]:
+    same = {a for g in same_columns(t) for a in g}
     return (["model / defense", "HR@10 before"]
-            + [f"{a} ({t.budgets[a]:.0%})" if isinstance(t.budgets[a], float) else a for a in t.attacks]
+            + [(f"{a} ({t.budgets[a]:.0%})" if isinstance(t.budgets[a], float) else a) + (" ≡" if a in same else "")
+               for a in t.attacks]
             + ["NDCG@10 after"]
             + [f"{a}: exposure@10 {when}" for a in t.exposure for when in ("before", "after")])
 
@@ -100,7 +129,7 @@ def render_markdown(tables: list[PoisonTable]) -> str:
     out = []
     for t in tables:
         out.append(f"\n## Poisoning: {escape_md(t.dataset)} ({escape_md(t.suite)}), target HR@10 after fake-user injection\n")
-        out.append(NOTE + (EXPOSURE_NOTE if t.exposure else "") + "\n")
+        out.append(_note(t) + "\n")
         head = _header(t)
         out.append("| " + " | ".join(escape_md(h) for h in head) + " |")
         out.append("|" + "---|" * len(head))
@@ -115,13 +144,15 @@ def render_latex(tables: list[PoisonTable]) -> str:
         head = _header(t)
         out += ["", f"% Poisoning: {t.dataset} ({t.suite})", "\\begin{table}[t]", "\\centering",
                 f"\\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", "\\toprule",
-                " & ".join(escape_latex(h) for h in head) + " \\\\", "\\midrule"]
+                " & ".join(escape_latex(h).replace("≡", "$\\equiv$") for h in head) + " \\\\", "\\midrule"]
         for name, row in sorted(t.rows.items()):
             out.append(" & ".join([escape_latex(name)] + [escape_latex(c).replace("±", "$\\pm$")
                                                           for c in _cells(t, row)]) + " \\\\")
         out += ["\\bottomrule", "\\end{tabular}",
                 f"\\caption{{{escape_latex(t.dataset)}: target HR@10 after fake-user injection (mean $\\pm$ std "
-                f"over seeds); NDCG@10 after poisoning.}}", "\\end{table}"]
+                f"over seeds); NDCG@10 after poisoning."
+                + "".join(f" {escape_latex(' = '.join(g))}: the same figures in every row (the attacks coincide here)."
+                          for g in same_columns(t)) + "}", "\\end{table}"]
     return "\n".join(out) + ("\n" if out else "")
 
 
@@ -156,7 +187,7 @@ def draw_budget_plots(collected, out_dir: Path) -> list[Plot]:
 
 def table_view(t: PoisonTable) -> dict:
     """The format-neutral view of a poisoning table (raw strings), for the HTML site."""
-    return {"suite": t.suite, "dataset": t.dataset, "headers": _header(t), "note": NOTE + (EXPOSURE_NOTE if t.exposure else ""),
+    return {"suite": t.suite, "dataset": t.dataset, "headers": _header(t), "note": _note(t),
             "rows": [[name] + _cells(t, row) for name, row in sorted(t.rows.items())]}
 
 
