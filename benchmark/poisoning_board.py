@@ -84,21 +84,22 @@ def _fmt(values: list[float] | None) -> str:
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
 
 
-SAME_NOTE = (" ≡: {names} have the same figures in every row: the attacks coincide on this data (random and "
-             "average, say, differ only in the fillers' ratings, which a victim trained on implicit interactions "
-             "ignores), so they are one result, not {n}.")
+SAME_NOTE = (" ≡: {names} show the same figures in every row: on this data the attacks (nearly) coincide "
+             "(random and average, say, differ only in the fillers' ratings, which a victim trained on implicit "
+             "interactions ignores), so they are one result, not {n}.")
 
 
 def same_columns(t: PoisonTable) -> list[list[str]]:
-    """Groups of attack columns whose values agree in every row (a column that repeats
-    another tells the reader nothing new: flagged, as the main tables flag degenerate ones)."""
+    """Groups of attack columns that show the same figures (mean ± std as printed) in every
+    row: a column that repeats another tells the reader nothing new, so it is flagged, as the
+    main tables flag degenerate ones."""
     groups: list[list[str]] = []
     for a in t.attacks:
-        values = [t.rows[r].get(a) for r in sorted(t.rows)]
-        if not any(values):
+        shown = [_fmt(t.rows[r].get(a)) for r in sorted(t.rows)]
+        if all(c == "-" for c in shown):
             continue
         for g in groups:
-            if all(v == w for v, w in zip(values, (t.rows[r].get(g[0]) for r in sorted(t.rows)))):
+            if shown == [_fmt(t.rows[r].get(g[0])) for r in sorted(t.rows)]:
                 g.append(a)
                 break
         else:

@@ -262,15 +262,17 @@ def test_poisoning_columns_come_in_one_order_whatever_order_the_records_are_read
         assert table.attacks == ["average", "pga", "random", "bandwagon-5"]  # by budget, then label
 
 
-def test_a_poisoning_column_that_repeats_another_in_every_row_is_flagged():
+def test_a_poisoning_column_that_shows_another_columns_figures_in_every_row_is_flagged():
     from benchmark.poisoning_board import PoisonTable, render_latex, render_markdown, same_columns
 
     rows = {"bpr-mf / none": {"before": [0.05], "random": [0.1, 0.2], "average": [0.1, 0.2], "pga": [0.3, 0.3]},
             "itemknn / none": {"before": [0.05], "random": [0.4, 0.5], "average": [0.4, 0.5], "pga": [0.4, 0.5]}}
     t = PoisonTable("s", "ml", ["average", "pga", "random"], {"average": 0.01, "pga": 0.01, "random": 0.01}, rows)
     assert same_columns(t) == [["average", "random"]]  # pga agrees on one row only
+    rows["bpr-mf / none"]["random"] = [0.2, 0.10001]  # seeds in another order, a difference not shown
+    assert same_columns(t) == [["average", "random"]]
     md = render_markdown([t])
-    assert "| average (1%) ≡ | pga (1%) | random (1%) ≡ |" in md and "average and random have the same figures" in md
+    assert "| average (1%) ≡ | pga (1%) | random (1%) ≡ |" in md and "average and random show the same figures" in md
     assert "average = random: the same figures in every row" in render_latex([t])
     rows["itemknn / none"]["average"] = [0.4, 0.6]
     assert same_columns(t) == [] and "≡" not in render_markdown([t])
