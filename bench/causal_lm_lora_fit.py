@@ -31,20 +31,19 @@ def main(argv=None) -> int:
 
     import numpy as np
     import torch
-    from sklearn.metrics import roc_auc_score
 
     torch.set_num_threads(args.threads)
     from benchmark.data.load import load_dataset
+    from benchmark.evaluation import evaluate
     from benchmark.experiment import prepare_task
     from recommenders.llm.causal_lm import CausalLM
 
     train = prepare_task(load_dataset("movielens-100k"), "preference", seed=0)["train"]
     pick = np.random.default_rng(0).choice(len(train.examples), args.k, replace=False)
     subset = dataclasses.replace(train, examples=[train.examples[i] for i in pick])
-    labels = [e.label for e in subset.examples]
 
     def auc(model) -> float:
-        return float(roc_auc_score(labels, [float(np.ravel(s)[0]) for s in model.score_examples(subset.examples)]))
+        return evaluate(model, subset)["auc"]
 
     zero_shot = auc(CausalLM(max_train_examples=0, progress=False).fit(subset, seed=0))
     start = time.perf_counter()

@@ -93,18 +93,12 @@ def same_columns(t: PoisonTable) -> list[list[str]]:
     """Groups of attack columns that show the same figures (mean ± std as printed) in every
     row: a column that repeats another tells the reader nothing new, so it is flagged, as the
     main tables flag degenerate ones."""
-    groups: list[list[str]] = []
+    groups: dict[tuple[str, ...], list[str]] = {}  # the column as printed -> its attacks
     for a in t.attacks:
-        shown = [_fmt(t.rows[r].get(a)) for r in sorted(t.rows)]
-        if all(c == "-" for c in shown):
-            continue
-        for g in groups:
-            if shown == [_fmt(t.rows[r].get(g[0])) for r in sorted(t.rows)]:
-                g.append(a)
-                break
-        else:
-            groups.append([a])
-    return [g for g in groups if len(g) > 1]
+        shown = tuple(_fmt(t.rows[r].get(a)) for r in sorted(t.rows))
+        if any(c != "-" for c in shown):
+            groups.setdefault(shown, []).append(a)
+    return [g for g in groups.values() if len(g) > 1]
 
 
 def _note(t: PoisonTable) -> str:

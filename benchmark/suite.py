@@ -646,8 +646,6 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
                             f"(accepted: {', '.join(sorted(accepted)) or 'none'})")
     model_names = {m.label for m in suite.models} | {m.name for m in suite.models}
     dataset_labels = {d.label for d in suite.datasets}
-    for i, m in enumerate(suite.models):
-        problems += _unknown_refs(where, f"models/{i}/datasets", m.datasets, dataset_labels, what="dataset")
     for i, d in enumerate(suite.defenses):
         if not catalog.defense_known(d.name):
             known = ", ".join(catalog.defense_names()) if catalog.defense_names() else ""
@@ -677,6 +675,7 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
                                       what="dataset")
     for i, m in enumerate(suite.models):
         problems += _task_refs(where, f"models/{i}/tasks", m.tasks, suite.tasks)
+        problems += _unknown_refs(where, f"models/{i}/datasets", m.datasets, dataset_labels, what="dataset")
     if problems:
         raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
 
