@@ -13,7 +13,8 @@ trained with those defenses (poisoning against ``none`` and ``detect-and-drop``,
 evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) only on
 those datasets (the whole text battery on one dataset, two attacks on the others). A model
 or a defense takes a ``datasets:`` list too (a model too slow for every dataset on a CPU runs
-on one; a defense is compared on one dataset). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
+on one; a defense is compared on one dataset); a defense listed again under its label, with
+the same name and options, scopes it per model (no cell may fall under two entries). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
 robustness-vs-budget plots; the leaderboard column uses the attack's own setting. A sweep's
 own ``models:`` and ``datasets:`` lists run it on fewer models or datasets than the attack
 (sweeps multiply the cost of an attack, which matters for LLMs on a CPU).
@@ -363,12 +364,19 @@ class Suite:
         raw = copy.deepcopy(self.raw)
         raw["models"] = [model]
         label = model.get("label") or _label(model["name"])
-        defenses = []
+        defenses: dict[str, dict] = {}
         for d in map(_entry, raw.get("defenses") or ["none"]):
-            if keep(d.get("models")):
-                defenses.append({**d, "models": [label]} if d.get("models") else d)
-        raw["defenses"] = defenses
-        kept_defenses = {d.get("label") or _label(d["name"]) for d in defenses}
+            if not keep(d.get("models")):
+                continue
+            d = {**d, "models": [label]} if d.get("models") else d
+            key = d.get("label") or _label(d["name"])
+            if key in defenses:  # a defense scoped per model: the submission gets the union of its scopes
+                both = (defenses[key].get("datasets"), d.get("datasets"))
+                d = {**defenses[key], "datasets": None if None in both else sorted(set(both[0]) | set(both[1]))}
+                d = {k: v for k, v in d.items() if v is not None}
+            defenses[key] = d
+        raw["defenses"] = list(defenses.values())
+        kept_defenses = set(defenses)
         attacks = []
         for a in map(_entry, raw["attacks"]):
             # Poisoning cells are left out of submissions for now: verifying one means
@@ -573,9 +581,9 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
     for kind, specs in (("datasets", datasets), ("models", models), ("defenses", defenses), ("attacks", attacks + sweeps)):
         seen: dict[str, int] = {}
         for i, s in enumerate(specs):
-            if s.label in seen:
+            if s.label in seen and not (kind == "defenses" and _same_defense(specs[seen[s.label]], s)):
                 problems.append(f"{where}: at {kind}/{i}: duplicate label {s.label!r} (give each entry a distinct 'label')")
-            seen[s.label] = i
+            seen.setdefault(s.label, i)
     if problems:
         raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
 
@@ -594,6 +602,26 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
                  raw=copy.deepcopy(raw), datasets=datasets, tasks=list(raw["tasks"]), seeds=list(raw["seeds"]),
                  sizes=raw.get("sizes") or {}, models=models, defenses=defenses, attacks=attacks + sweeps,
                  leaderboard=leaderboard)
+
+
+def _same_defense(a: DefenseSpec, b: DefenseSpec) -> bool:
+    """Two entries of one defense: a defense may be listed again under its label with the same
+    name and options to scope it per model (adv-augment on BPR-MF everywhere, on the
+    cross-encoder on one dataset); _overlap_problems rejects two entries claiming one cell."""
+    return a.name == b.name and canonical_json(a.options) == canonical_json(b.options)
+
+
+def _overlap_problems(where: str, groups: list[CellGroup]) -> list[str]:
+    seen: set[str] = set()
+    problems = []
+    for g in groups:
+        name = g.train.describe()
+        if name in seen:
+            problems.append(f"{where}: at defenses: two entries labelled {g.train.defense.label!r} both apply to "
+                            f"{g.train.model.label} on {g.train.dataset.label} ({g.train.task}); narrow their "
+                            f"models:, tasks: or datasets:")
+        seen.add(name)
+    return sorted(set(problems))
 
 
 def _sweep_specs(spec: AttackSpec, sweep: dict) -> list[AttackSpec]:
@@ -685,6 +713,8 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
     groups = suite.expand(catalog)
     if not groups:
         raise SuiteError(f"{where}: the grid is empty: no model runs any of the tasks {suite.tasks}")
+    if problems := _overlap_problems(where, groups):
+        raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
     used = {c.attack.label for g in groups for c in g.attacks}
     for a in main:
         if a.label not in used:

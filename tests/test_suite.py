@@ -290,6 +290,50 @@ def test_a_models_and_a_defenses_datasets_lists_restrict_their_cells():
         check_suite(parse_suite(raw, "toy.yaml"), catalog)
 
 
+def test_a_defense_listed_again_under_its_label_is_scoped_per_model():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    augment = {"name": "profile-augment", "options": {"rounds": 2}}
+    raw = toy_suite(datasets=["toy-a", "toy-b"],
+                    defenses=["none", {**augment, "models": ["popularity"]},
+                              {**augment, "models": ["bpr-mf"], "datasets": ["toy-b"]}])
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    defended = {(g.train.model.label, g.train.dataset.label, g.train.task) for g in suite.expand(catalog)
+                if g.train.defense.label == "profile-augment"}
+    assert defended == {("popularity", d, t) for d in ("toy-a", "toy-b") for t in ("preference", "ranking")} | \
+        {("bpr-mf", "toy-b", t) for t in ("preference", "ranking")}
+
+    # Both entries claiming BPR-MF on toy-b: one cell under two entries.
+    raw["defenses"][1]["models"] = ["popularity", "bpr-mf"]
+    with pytest.raises(SuiteError, match=r"two entries labelled 'profile-augment' both apply to bpr-mf on toy-b"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    # Same label, other options: two different defenses need two labels.
+    raw["defenses"][1] = {**augment, "models": ["popularity"], "options": {"rounds": 3}}
+    with pytest.raises(SuiteError, match=r"at defenses/2: duplicate label 'profile-augment'"):
+        parse_suite(raw, "toy.yaml")
+
+
+def test_a_submission_gets_the_union_of_a_per_model_defenses_scopes():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    augment = {"name": "profile-augment", "options": {"rounds": 2}}
+    raw = toy_suite(datasets=["toy-a", "toy-b", "toy-c"],
+                    defenses=["none", {**augment, "models": ["bpr-mf"], "datasets": ["toy-a"]},
+                              {**augment, "models": ["bpr-mf"], "datasets": ["toy-b"]}])
+    ours = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    sub = ours.for_submission({"name": "bpr-mf", "label": "sub"}, catalog.model_capabilities("bpr-mf"),
+                              catalog.model_capabilities)
+    sub = check_suite(sub, catalog)
+    assert [d.label for d in sub.defenses] == ["none", "profile-augment"]
+    assert {g.train.dataset.label for g in sub.expand(catalog) if g.train.defense.label == "profile-augment"} == \
+        {"toy-a", "toy-b"}
+    assert sub.identity() == ours.identity()
+
+
 def test_a_sweeps_datasets_list_runs_the_curve_on_those_datasets_only():
     from tests.fake_pipeline import FakePipeline, toy_suite
     from benchmark.suite import SuiteError, check_suite, parse_suite
