@@ -285,8 +285,16 @@ def cmd_run(args) -> int:
 
     if args.dry_run:  # cell count and cost per tier from measured records; runs nothing
         from benchmark.estimate import estimate_suite, format_estimate
+        from benchmark.runner import RunnerError, finished_cells
+        from benchmark.suite import load_suite
 
-        print(format_estimate(estimate_suite(args.suite, results_dir=args.results)))
+        suite = load_suite(args.suite)
+        try:  # what is done needs the datasets' fingerprints; without them the estimate still stands
+            finished, why = finished_cells(suite, results_dir=args.results), ""
+        except RunnerError as err:
+            finished, why = None, str(err)
+        print(format_estimate(estimate_suite(suite, results_dir=args.results, finished=finished,
+                                             unfinished_because=why)))
         return 0
     summary = run_suite(args.suite, results_dir=args.results, jobs=args.jobs, executor=args.executor,
                         address=args.address, tier=args.tier,

@@ -20,6 +20,10 @@ Times are CPU-bound work measured on a possibly shared machine: each measured wa
 scaled by the cell's CPU share (cpu_seconds / wall seconds, at most 1), so a run made while
 other jobs competed for the cores does not inflate the estimate.
 
+Given the finished cells (benchmark.runner.finished_cells: an "ok" record for this code
+version, which needs the datasets' fingerprints), the report also says how many cells are
+done and what the rest would cost, so a resuming run shows what is left.
+
 With no record to go by, DEFAULT_COSTS gives a per-model default (rough figures measured on
 a 2-core CPU, see docs there), and TIER_DEFAULTS one per tier for unknown models. The report
 says how many cells rest on measurements and how many on defaults.
@@ -68,6 +72,8 @@ class TierCost:
     seconds: float = 0.0
     measured: int = 0  # cells estimated from records
     defaulted: int = 0  # cells estimated from DEFAULT_COSTS / TIER_DEFAULTS
+    done: int = 0  # cells with a finished record (when known)
+    left_seconds: float = 0.0  # the estimate for the cells not done
 
 
 @dataclass
@@ -77,6 +83,7 @@ class Estimate:
     tiers: dict[str, TierCost] = field(default_factory=lambda: {t: TierCost() for t in TIERS})
     records_used: int = 0
     results_dir: str = ""
+    finished_known: str | None = None  # None: finished cells were subtracted; else why not
 
     @property
     def cells(self) -> int:
@@ -199,28 +206,33 @@ def _attack_seconds(acell, timings: _Timings, tier: str) -> tuple[float, bool]:
 
 
 def estimate_suite(suite: str | Path | Suite, results_dir: str | Path = "results",
-                   catalog: Catalog | None = None) -> Estimate:
+                   catalog: Catalog | None = None, finished: set[str] | None = None,
+                   unfinished_because: str = "not asked") -> Estimate:
     """Cell counts and estimated seconds per tier for `suite` (name, YAML path or Suite),
-    from the records under results_dir. Runs nothing and writes nothing."""
+    from the records under results_dir. `finished` (cell names, benchmark.runner.finished_cells)
+    are counted as done and left out of the time still to spend; without it,
+    `unfinished_because` says why. Runs nothing and writes nothing."""
     catalog = catalog or Catalog.from_registries()
     suite = suite if isinstance(suite, Suite) else load_suite(suite, catalog=catalog)
     timings = measured_timings(results_dir)
-    est = Estimate(suite.name, suite.version, records_used=timings.n, results_dir=str(results_dir))
+    est = Estimate(suite.name, suite.version, records_used=timings.n, results_dir=str(results_dir),
+                   finished_known=None if finished is not None else unfinished_because)
+    finished = finished or set()
     tiers = {m.name: model_tier(catalog, m.name) for m in suite.models}
     for group in suite.expand(catalog):
         tier = tiers[group.train.model.name]
         cost = est.tiers[tier]
-        seconds, measured = _train_seconds(group.train, timings, tier)
-        cost.train_cells += 1
-        cost.seconds += seconds
-        cost.measured += measured
-        cost.defaulted += not measured
-        for acell in group.attacks:
-            seconds, measured = _attack_seconds(acell, timings, tier)
-            cost.attack_cells += 1
+        cells = [(group.train, *_train_seconds(group.train, timings, tier))]
+        cells += [(acell, *_attack_seconds(acell, timings, tier)) for acell in group.attacks]
+        for cell, seconds, measured in cells:
+            done = cell.describe() in finished
             cost.seconds += seconds
+            cost.left_seconds += 0.0 if done else seconds
+            cost.done += done
             cost.measured += measured
             cost.defaulted += not measured
+        cost.train_cells += 1
+        cost.attack_cells += len(group.attacks)
         cost.cells = cost.train_cells + cost.attack_cells
     return est
 
@@ -233,16 +245,20 @@ def _duration(seconds: float) -> str:
 def format_estimate(est: Estimate) -> str:
     from tabulate import tabulate
 
-    rows = [[tier, c.cells, c.train_cells, c.attack_cells, _duration(c.seconds), c.measured, c.defaulted]
-            for tier, c in est.tiers.items()]
-    total = TierCost(sum(c.cells for c in est.tiers.values()), sum(c.train_cells for c in est.tiers.values()),
-                     sum(c.attack_cells for c in est.tiers.values()), est.seconds,
-                     sum(c.measured for c in est.tiers.values()), sum(c.defaulted for c in est.tiers.values()))
-    rows.append(["total", total.cells, total.train_cells, total.attack_cells, _duration(total.seconds),
-                 total.measured, total.defaulted])
-    table = tabulate(rows, headers=["tier", "cells", "train", "attack", "estimated time", "from records",
-                                    "from defaults"], disable_numparse=True)
+    tiers = dict(est.tiers)
+    tiers["total"] = TierCost(*(sum(getattr(c, f) for c in est.tiers.values()) for f in
+                                ("cells", "train_cells", "attack_cells", "seconds", "measured", "defaulted",
+                                 "done", "left_seconds")))
+    known = est.finished_known is None
+    rows = [[tier, c.cells, c.train_cells, c.attack_cells, _duration(c.seconds)]
+            + ([c.done, _duration(c.left_seconds)] if known else []) + [c.measured, c.defaulted]
+            for tier, c in tiers.items()]
+    headers = ["tier", "cells", "train", "attack", "estimated time"] + (["done", "left"] if known else []) + \
+        ["from records", "from defaults"]
+    table = tabulate(rows, headers=headers, disable_numparse=True)
+    done = "finished cells (an ok record for this code version) are counted as done and not in 'left'" if known \
+        else f"finished cells are not subtracted ({est.finished_known})"
     return (f"dry run: suite {est.suite} v{est.version}, {est.cells} cells (nothing run)\n{table}\n"
             f"Estimated from {est.records_used} measured record(s) under {est.results_dir} where a cell matches "
             f"(same model/task/attack, scaled to the cell's example counts), else from per-model defaults "
-            f"(benchmark.estimate.DEFAULT_COSTS). Single process; finished cells are not subtracted.")
+            f"(benchmark.estimate.DEFAULT_COSTS). Single process; {done}.")

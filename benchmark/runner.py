@@ -243,6 +243,28 @@ def is_done(records_dir: Path, cid: str) -> bool:
         return False
 
 
+def finished_cells(suite: Suite, results_dir: str | Path = "results", pipeline: "Pipeline | None" = None,
+                   code_version: str | None = None) -> set[str]:
+    """The cells of a checked `suite` (by ``describe()`` name) that have an "ok" record under
+    ``<results_dir>/<suite name>/`` for this code version: what a resumed run would skip.
+    Loads every dataset (cell ids hash its fingerprint); RunnerError when one cannot be."""
+    pipeline = pipeline or Pipeline()
+    fingerprints = {}
+    for spec in suite.datasets:
+        try:
+            fingerprints[spec.label] = pipeline.fingerprint(_dataset(pipeline, spec))
+        except Exception as err:
+            raise RunnerError(f"dataset {spec.name!r}: {err}") from err
+    run_dir = Path(results_dir) / suite.name
+    done = set()
+    for job in plan(suite, suite.expand(pipeline.catalog()), fingerprints, run_dir, code_version or rec.code_version()):
+        if not job.pending_train:
+            done.add(job.group.train.describe())
+        pending = set(job.pending_attacks)
+        done.update(a.describe() for i, a in enumerate(job.group.attacks) if i not in pending)
+    return done
+
+
 def plan(suite: Suite, groups: list[CellGroup], fingerprints: dict[str, str], run_dir: Path,
          code_version: str) -> list[GroupJob]:
     records_dir = run_dir / "records"

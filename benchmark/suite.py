@@ -11,7 +11,8 @@ attacks a differentiable one; ``models:``/``tasks:`` lists on a defense or attac
 further, and an attack's ``defenses:`` list (defense labels) runs it only on the models
 trained with those defenses (poisoning against ``none`` and ``detect-and-drop``, say, and no
 evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) only on
-those datasets (the whole text battery on one dataset, two attacks on the others). A model
+those datasets (the whole text battery on one dataset, two attacks on the others), its
+``seeds:`` list only at those seeds (a retraining attack too costly for every seed). A model
 or a defense takes a ``datasets:`` list too (a model too slow for every dataset on a CPU runs
 on one; a defense is compared on one dataset); a defense listed again under its label, with
 the same name and options, scopes it per model (no cell may fall under two entries). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
@@ -118,6 +119,7 @@ class AttackSpec:
     sweep: dict | None = None  # {"of": main label, "param": ..., "value": ...} on sweep cells
     defenses: tuple[str, ...] | None = None  # defense labels whose models this attack runs on
     datasets: tuple[str, ...] | None = None  # dataset labels it runs on
+    seeds: tuple[int, ...] | None = None  # seeds it runs on (None: the suite's)
 
     def public(self) -> dict:
         return {
@@ -423,7 +425,8 @@ class Suite:
                         for seed in self.seeds:
                             sizes = resolve_sizes(self.sizes, model.sizes, task)
                             train = TrainCell(dataset, task, model, defense, seed, sizes)
-                            groups.append(CellGroup(train, [AttackCell(train, a) for a in attacks]))
+                            groups.append(CellGroup(train, [AttackCell(train, a) for a in attacks
+                                                            if a.seeds is None or seed in a.seeds]))
         return groups
 
     def summary(self, catalog: Catalog | None = None) -> str:
@@ -572,7 +575,8 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
                           options=a.get("options") or {}, models=tuple(a["models"]) if a.get("models") else None,
                           tasks=tuple(a["tasks"]) if a.get("tasks") else None,
                           defenses=tuple(a["defenses"]) if a.get("defenses") else None,
-                          datasets=tuple(a["datasets"]) if a.get("datasets") else None)
+                          datasets=tuple(a["datasets"]) if a.get("datasets") else None,
+                          seeds=tuple(a["seeds"]) if a.get("seeds") else None)
         attacks.append(spec)
         if a.get("sweep"):
             sweeps += _sweep_specs(spec, a["sweep"])
@@ -642,7 +646,7 @@ def _sweep_specs(spec: AttackSpec, sweep: dict) -> list[AttackSpec]:
         datasets = tuple(sweep["datasets"]) if sweep.get("datasets") else spec.datasets
         out.append(AttackSpec(name=spec.name, label=f"{spec.label}@{param}={value}", scope=spec.scope, goal=spec.goal,
                               models=models, tasks=spec.tasks, defenses=spec.defenses, datasets=datasets,
-                              sweep={"of": spec.label, "param": param, "value": value}, **kwargs))
+                              seeds=spec.seeds, sweep={"of": spec.label, "param": param, "value": value}, **kwargs))
     return out
 
 
@@ -694,6 +698,8 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         problems += _unknown_refs(where, f"attacks/{i}/defenses", a.defenses, {d.label for d in suite.defenses},
                                   what="defense")
         problems += _unknown_refs(where, f"attacks/{i}/datasets", a.datasets, dataset_labels, what="dataset")
+        problems += [f"{where}: at attacks/{i}/seeds: {s} not among the suite's seeds {suite.seeds}"
+                     for s in a.seeds or () if s not in suite.seeds]
         problems += _task_refs(where, f"attacks/{i}/tasks", a.tasks, suite.tasks)
         raw = _entry(suite.raw["attacks"][i])
         if raw.get("sweep"):

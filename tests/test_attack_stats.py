@@ -194,6 +194,29 @@ def test_estimate_counts_every_cell_per_tier_from_records(degenerate_results, tm
     assert "classic" in text and "text" in text and f"{est.cells} cells" in text
 
 
+def test_dry_run_counts_finished_cells_as_done(degenerate_results):
+    from benchmark.runner import finished_cells
+
+    pipeline = NoEffectPipeline(examples=120)
+    sizes = {"max_eval_examples": 120, "max_attack_examples": 120}
+    ran = check_suite(parse_suite(toy_suite(seeds=[0, 1], sizes=sizes), "toy.yaml"), pipeline.catalog())
+    # The same protocol with a third seed: the first two seeds' cells are done, seed 2's are left.
+    wider = check_suite(parse_suite(toy_suite(seeds=[0, 1, 2], sizes=sizes), "toy.yaml"), pipeline.catalog())
+    done = finished_cells(wider, degenerate_results, pipeline=pipeline, code_version="t")
+    groups = wider.expand(pipeline.catalog())
+    assert done == {c.describe() for g in groups if g.train.seed < 2 for c in (g.train, *g.attacks)}
+    est = estimate_suite(wider, degenerate_results, catalog=pipeline.catalog(), finished=done)
+    whole = est.tiers["classic"]
+    assert whole.done == len(done) < whole.cells
+    assert whole.left_seconds == pytest.approx(whole.seconds / 3, rel=0.35)  # one seed of three
+    assert "done" in format_estimate(est) and "not subtracted" not in format_estimate(est)
+    # Another code version: nothing counts as done.
+    assert not finished_cells(ran, degenerate_results, pipeline=pipeline, code_version="other")
+    text = format_estimate(estimate_suite(wider, degenerate_results, catalog=pipeline.catalog(),
+                                          unfinished_because="dataset 'x': not here"))
+    assert "not subtracted (dataset 'x': not here)" in text
+
+
 def test_estimate_scales_attack_time_by_attacked_examples(degenerate_results):
     def estimate(n):
         suite = parse_suite(toy_suite(seeds=[0, 1], sizes={"max_eval_examples": 120, "max_attack_examples": n}),

@@ -334,6 +334,26 @@ def test_a_submission_gets_the_union_of_a_per_model_defenses_scopes():
     assert sub.identity() == ours.identity()
 
 
+def test_an_attacks_seeds_list_runs_it_at_those_seeds_only():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite(seeds=[0, 1, 2])
+    raw["attacks"][0]["seeds"] = [0]  # profile-swap and its budget curve
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    groups = suite.expand(catalog)
+    assert {g.train.seed for g in groups} == {0, 1, 2}  # every model still trains at every seed
+    for group in groups:
+        swaps = {c.attack.label for c in group.attacks if c.attack.label.startswith("profile-swap")}
+        assert swaps == ({"profile-swap", "profile-swap@budget=1", "profile-swap@budget=5"}
+                         if group.train.seed == 0 else set())
+        assert any(c.attack.label == "embedding-pgd" for c in group.attacks) == (group.train.model.label == "bpr-mf")
+    raw["attacks"][0]["seeds"] = [0, 7]
+    with pytest.raises(SuiteError, match=r"at attacks/0/seeds: 7 not among the suite's seeds \[0, 1, 2\]"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+
+
 def test_a_sweeps_datasets_list_runs_the_curve_on_those_datasets_only():
     from tests.fake_pipeline import FakePipeline, toy_suite
     from benchmark.suite import SuiteError, check_suite, parse_suite
