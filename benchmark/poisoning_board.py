@@ -1,8 +1,11 @@
-"""The poisoning part of the leaderboard: one table per (suite, dataset) of the ranking
-task, rows model x defense, columns the target's HR@10 after each poisoning attack at the
-suite's budget (mean ± std over seeds; "before" = the clean model, same users and targets),
-plus the clean NDCG@10 after poisoning (mean over the attacks: the cost the attack leaves
-visible); and a plot of target HR@10 vs fake-user budget for each swept poisoning attack.
+"""The poisoning part of the leaderboard: one table per (suite, dataset, task), rows model x
+defense. Ranking: columns the target's HR@10 after each poisoning attack at the suite's
+budget (mean ± std over seeds; "before" = the clean model, same users and targets), plus the
+clean NDCG@10 after poisoning (mean over the attacks: the cost the attack leaves visible).
+Preference (text models retrained on fake users' rendered histories): the target's mean
+like-probability before and after, the prediction shift with its user-bootstrap interval
+(one seed) or ± std (several), and the AUC after. And a plot of target HR@10 vs fake-user
+budget for each swept poisoning attack.
 Cross-user promotion attacks (item-promotion: one rewrite of the target's text, no
 retraining; their records hold ``exposure@10``) get two columns each, exposure@10 before
 and after over their own held-out users (not the fake-user attacks' "before" users).
@@ -30,6 +33,30 @@ EXPOSURE_NOTE = (" Exposure@10 (item-text promotion, no retraining): share of he
                  "interacted with a target and have it in their top 10, mean over targets, before and after "
                  "the one rewrite of its text.")
 EXPOSURE = "exposure@10"
+PREFERENCE_NOTE = ("Target like-probability: the victim's mean predicted probability that a real test user "
+                   "who never interacted with a target likes it, before (clean model) and after (retrained on "
+                   "train + fake users); shift = after - before over the same (user, target) pairs, with its "
+                   "95% user-bootstrap interval for one seed, mean ± std over seeds for several. "
+                   "AUC after: the clean preference metric of the poisoned models (mean over attacks).")
+
+
+@dataclass(frozen=True)
+class TaskView:
+    """What a task's poisoning table shows: the target metric, the clean metric, the words."""
+
+    metric: str
+    metric_name: str
+    quality: str
+    quality_name: str
+    title: str
+    note: str
+
+
+VIEWS = {
+    "ranking": TaskView(METRIC, "HR@10", "ndcg@10", "NDCG@10", "target HR@10 after fake-user injection", NOTE),
+    "preference": TaskView("target_like_prob", "like-prob", "auc", "AUC",
+                           "target like-probability after fake-user injection", PREFERENCE_NOTE),
+}
 
 
 def is_poisoning(entry) -> bool:
@@ -45,15 +72,20 @@ class PoisonTable:
     budgets: dict[str, float | None]  # attack label -> fake-user fraction
     rows: dict[str, dict] = field(default_factory=dict)  # "model / defense" -> {col: [values over seeds]}
     exposure: list[str] = field(default_factory=list)  # promotion attack labels (exposure@10 columns)
+    task: str = "ranking"
+
+    @property
+    def view(self) -> TaskView:
+        return VIEWS[self.task]
 
 
 def poisoning_tables(collected) -> list[PoisonTable]:
     groups: dict[tuple, PoisonTable] = {}
     for e in collected.entries:
-        if not is_poisoning(e) or e.cell["task"] != "ranking" or e.cell["attack"].get("sweep"):
+        if not is_poisoning(e) or e.cell["task"] not in VIEWS or e.cell["attack"].get("sweep"):
             continue
-        key = (e.record["suite"]["name"], e.cell["dataset"]["label"])
-        t = groups.setdefault(key, PoisonTable(key[0], key[1], [], {}))
+        key = (e.record["suite"]["name"], e.cell["dataset"]["label"], e.cell["task"])
+        t = groups.setdefault(key, PoisonTable(key[0], key[1], [], {}, task=key[2]))
         label = e.cell["attack"]["label"]
         m = e.record["metrics"]
         row = t.rows.setdefault(f"{e.cell['model']['label']} / {e.cell['defense']['label']}", {})
@@ -68,10 +100,14 @@ def poisoning_tables(collected) -> list[PoisonTable]:
         if label not in t.attacks:
             t.attacks.append(label)
             t.budgets[label] = (e.cell["attack"].get("options") or {}).get("fake_users")
-        for col, value in ((label, m.get("robust", {}).get(METRIC)), ("before", m.get("clean", {}).get(METRIC)),
-                           ("ndcg_after", m.get("robust", {}).get("ndcg@10"))):
+        view = t.view
+        for col, value in ((label, m.get("robust", {}).get(view.metric)), ("before", m.get("clean", {}).get(view.metric)),
+                           ("ndcg_after", m.get("robust", {}).get(view.quality))):
             if value is not None:
                 row.setdefault(col, []).append(float(value))
+        shift = (m.get("attack") or {}).get("prediction_shift")
+        if t.task == "preference" and shift is not None:
+            row.setdefault((label, "shift"), []).append((float(shift), m["attack"].get("prediction_shift_ci")))
     for t in groups.values():
         t.attacks.sort(key=lambda label: (t.budgets[label] is None, t.budgets[label] or 0.0, label))
         t.exposure.sort()
@@ -82,6 +118,17 @@ def _fmt(values: list[float] | None) -> str:
     if not values:
         return "-"
     return f"{np.mean(values):.3f} ± {np.std(values):.3f}" if len(values) > 1 else f"{values[0]:.3f}"
+
+
+def _fmt_shift(values: list[tuple[float, list | None]] | None) -> str:
+    """A prediction shift: with its bootstrap interval for one seed, ± std over several."""
+    if not values:
+        return "-"
+    if len(values) > 1:
+        shifts = [v for v, _ in values]
+        return f"{np.mean(shifts):+.3f} ± {np.std(shifts):.3f}"
+    value, ci = values[0]
+    return f"{value:+.3f} [{ci[0]:+.3f}, {ci[1]:+.3f}]" if ci and None not in ci else f"{value:+.3f}"
 
 
 SAME_NOTE = (" ≡: {names} show the same figures in every row: on this data the attacks (nearly) coincide "
@@ -103,27 +150,30 @@ def same_columns(t: PoisonTable) -> list[list[str]]:
 
 def _note(t: PoisonTable) -> str:
     same = "".join(SAME_NOTE.format(names=" and ".join(g), n=len(g)) for g in same_columns(t))
-    return NOTE + same + (EXPOSURE_NOTE if t.exposure else "")
+    return t.view.note + same + (EXPOSURE_NOTE if t.exposure else "")
 
 
 def _header(t: PoisonTable) -> list[str]:
     same = {a for g in same_columns(t) for a in g}
-    return (["model / defense", "HR@10 before"]
-            + [(f"{a} ({t.budgets[a]:.0%})" if isinstance(t.budgets[a], float) else a) + (" ≡" if a in same else "")
-               for a in t.attacks]
-            + ["NDCG@10 after"]
+    columns = []
+    for a in t.attacks:
+        name = (f"{a} ({t.budgets[a]:.0%})" if isinstance(t.budgets[a], float) else a) + (" ≡" if a in same else "")
+        columns += [name, f"{a}: shift"] if t.task == "preference" else [name]
+    return (["model / defense", f"{t.view.metric_name} before"] + columns + [f"{t.view.quality_name} after"]
             + [f"{a}: exposure@10 {when}" for a in t.exposure for when in ("before", "after")])
 
 
 def _cells(t: PoisonTable, row: dict) -> list[str]:
-    return ([_fmt(row.get("before"))] + [_fmt(row.get(a)) for a in t.attacks] + [_fmt(row.get("ndcg_after"))]
+    attacks = [c for a in t.attacks for c in ([_fmt(row.get(a)), _fmt_shift(row.get((a, "shift")))]
+                                              if t.task == "preference" else [_fmt(row.get(a))])]
+    return ([_fmt(row.get("before"))] + attacks + [_fmt(row.get("ndcg_after"))]
             + [_fmt(row.get((a, when))) for a in t.exposure for when in ("before", "after")])
 
 
 def render_markdown(tables: list[PoisonTable]) -> str:
     out = []
     for t in tables:
-        out.append(f"\n## Poisoning: {escape_md(t.dataset)} ({escape_md(t.suite)}), target HR@10 after fake-user injection\n")
+        out.append(f"\n## Poisoning: {escape_md(t.dataset)} ({escape_md(t.suite)}, {t.task}), {t.view.title}\n")
         out.append(_note(t) + "\n")
         head = _header(t)
         out.append("| " + " | ".join(escape_md(h) for h in head) + " |")
@@ -137,15 +187,15 @@ def render_latex(tables: list[PoisonTable]) -> str:
     out = []
     for t in tables:
         head = _header(t)
-        out += ["", f"% Poisoning: {t.dataset} ({t.suite})", "\\begin{table}[t]", "\\centering",
+        out += ["", f"% Poisoning: {t.dataset} ({t.suite}, {t.task})", "\\begin{table}[t]", "\\centering",
                 f"\\begin{{tabular}}{{l{'r' * (len(head) - 1)}}}", "\\toprule",
                 " & ".join(escape_latex(h).replace("≡", "$\\equiv$") for h in head) + " \\\\", "\\midrule"]
         for name, row in sorted(t.rows.items()):
             out.append(" & ".join([escape_latex(name)] + [escape_latex(c).replace("±", "$\\pm$")
                                                           for c in _cells(t, row)]) + " \\\\")
         out += ["\\bottomrule", "\\end{tabular}",
-                f"\\caption{{{escape_latex(t.dataset)}: target HR@10 after fake-user injection (mean $\\pm$ std "
-                f"over seeds); NDCG@10 after poisoning."
+                f"\\caption{{{escape_latex(t.dataset)} ({t.task}): {t.view.title} (mean $\\pm$ std "
+                f"over seeds); {t.view.quality_name} after poisoning."
                 + "".join(f" {escape_latex(' = '.join(g))}: the same figures in every row (the attacks coincide here)."
                           for g in same_columns(t)) + "}", "\\end{table}"]
     return "\n".join(out) + ("\n" if out else "")
@@ -182,7 +232,7 @@ def draw_budget_plots(collected, out_dir: Path) -> list[Plot]:
 
 def table_view(t: PoisonTable) -> dict:
     """The format-neutral view of a poisoning table (raw strings), for the HTML site."""
-    return {"suite": t.suite, "dataset": t.dataset, "headers": _header(t), "note": _note(t),
+    return {"suite": t.suite, "dataset": t.dataset, "task": t.task, "headers": _header(t), "note": _note(t),
             "rows": [[name] + _cells(t, row) for name, row in sorted(t.rows.items())]}
 
 

@@ -8,7 +8,7 @@ the sorting script are inline, the plots are relative links to ``<out>/plots/``)
   and model card;
 - one page per suite x dataset x task: the leaderboard table (sortable by any column), its
   clean-vs-robust plot, then one section per threat model with the per-attack table and the
-  robustness-vs-budget / epsilon plots of those attacks; poisoning on the ranking page;
+  robustness-vs-budget / epsilon plots of those attacks; poisoning on its task's page;
 - one card per model: ``models/<label>.html`` for ours, ``submissions/<name>.html`` for
   submitted ones (authors, paper/code links, license, reported vs verified figures, what
   verification re-ran) with the records behind every number.
@@ -262,7 +262,7 @@ def _table_page(t: lb.Table, collected, cards: dict, figures: list[Plot], poison
                          "settings": [(a, t.protocol["attacks"].get(a, ""), a in t.degenerate,
                                        t.degenerate.get(a, "")) for a in attacks]})
     poison_plots = [_figure(p, page_dir) for p in figures if p.suite == t.suite["name"] and p.dataset == t.dataset
-                    and (p.kind == "poisoning" or (p.task == t.task and p.kind == "budget"
+                    and ((p.kind == "poisoning" and t.task == "ranking") or (p.task == t.task and p.kind == "budget"
                                                    and threat_of.get(p.family) == "poisoning"))]
     if poison or (t.task == "ranking" and poison_plots):
         sections.append({"id": "poisoning", "title": THREAT_TITLES["poisoning"], "details": [], "settings": [],
@@ -368,19 +368,20 @@ def write_site(site_dir: str | Path, tables: list[lb.Table], collected, figures:
     table_pages = []
     placed: set[tuple[str, str]] = set()
     for t in tables:
-        mine = [p for p in poison if p.suite == t.suite["name"] and p.dataset == t.dataset and t.task == "ranking"]
-        placed |= {(p.suite, p.dataset) for p in mine}
+        mine = [p for p in poison if p.suite == t.suite["name"] and p.dataset == t.dataset and p.task == t.task]
+        placed |= {(p.suite, p.dataset, p.task) for p in mine}
         page = _table_page(t, collected, cards, figures, mine, site_dir, site_dir)
         table_pages.append(page)
     for p in poison:  # poisoning of a dataset without a ranking table: a page of its own
-        if (p.suite, p.dataset) not in placed:
-            table_pages.append({"page": f"{slug(p.suite)}-{slug(p.dataset)}-poisoning.html", "view": None,
+        if (p.suite, p.dataset, p.task) not in placed:
+            name = f"{p.suite}-{p.dataset}-poisoning" + ("" if p.task == "ranking" else f"-{p.task}")
+            table_pages.append({"page": f"{slug(name)}.html", "view": None,
                                 "rows": [], "sections": [{"id": "poisoning", "title": "Poisoning", "details": [],
                                                           "settings": [], "poisoning": [_poison_view(p)],
                                                           "plots": [_figure(f, site_dir) for f in figures
                                                                     if f.kind == "poisoning" and f.suite == p.suite
                                                                     and f.dataset == p.dataset]}],
-                                "plots": [], "dataset": p.dataset, "task": "ranking", "suite": {"name": p.suite},
+                                "plots": [], "dataset": p.dataset, "task": p.task, "suite": {"name": p.suite},
                                 "protocol": None, "n_rows": 0, "submitted_rows": 0, "degenerate_cols": [],
                                 "threats": {}})
     for page in table_pages:

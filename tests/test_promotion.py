@@ -276,3 +276,37 @@ def test_a_poisoning_column_that_shows_another_columns_figures_in_every_row_is_f
     assert "average = random: the same figures in every row" in render_latex([t])
     rows["itemknn / none"]["average"] = [0.4, 0.6]
     assert same_columns(t) == [] and "≡" not in render_markdown([t])
+
+
+def test_preference_poisoning_gets_its_own_table_with_the_shift_and_its_interval():
+    from types import SimpleNamespace
+
+    from benchmark.leaderboard import Entry
+    from benchmark.poisoning_board import poisoning_tables, render_latex, render_markdown
+
+    def entry(model, seed, before, after, shift, ci, task="preference"):
+        cell = {"task": task, "dataset": {"label": "ml"}, "model": {"label": model}, "defense": {"label": "none"},
+                "seed": seed, "attack": {"label": "bandwagon-pref", "threat_model": "poisoning",
+                                         "options": {"fake_users": 0.03}}}
+        metrics = {"clean": {"target_like_prob": before, "auc": 0.76},
+                   "robust": {"target_like_prob": after, "auc": 0.78},
+                   "attack": {"prediction_shift": shift, "prediction_shift_ci": ci}}
+        return Entry(path=None, record={"kind": "attack", "cell": cell, "suite": {"name": "s"}, "metrics": metrics},
+                     source="")
+
+    entries = [entry("ce", 0, 0.517, 0.556, 0.039, [0.032, 0.046]),
+               entry("2t", 0, 0.5, 0.49, -0.01, [-0.02, 0.001]), entry("2t", 1, 0.5, 0.52, 0.03, [0.01, 0.05])]
+    [table] = poisoning_tables(SimpleNamespace(entries=entries))
+    assert table.task == "preference" and table.attacks == ["bandwagon-pref"]
+    md = render_markdown([table])
+    assert "## Poisoning: ml (s, preference), target like-probability after fake-user injection" in md
+    assert "| model / defense | like-prob before | bandwagon-pref (3%) | bandwagon-pref: shift | AUC after |" in md
+    assert "| ce / none | 0.517 | 0.556 | +0.039 [+0.032, +0.046] | 0.780 |" in md  # one seed: its interval
+    assert "| 2t / none | 0.500 ± 0.000 | 0.505 ± 0.015 | +0.010 ± 0.020 | 0.780 ± 0.000 |" in md  # two: ± std
+    assert "HR@10" not in md and "+0.039 [+0.032, +0.046]" in render_latex([table])
+    # Ranking and preference poisoning of one dataset: two tables, not one mixed.
+    ranking = entry("bpr-mf", 0, 0.0, 0.0, None, None, task="ranking")
+    ranking.record["metrics"] = {"clean": {"target_hr@10": 0.05}, "robust": {"target_hr@10": 0.1, "ndcg@10": 0.4}}
+    tables = poisoning_tables(SimpleNamespace(entries=entries + [ranking]))
+    assert [(t.task, sorted(t.rows)) for t in tables] == [("preference", ["2t / none", "ce / none"]),
+                                                          ("ranking", ["bpr-mf / none"])]
