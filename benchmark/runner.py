@@ -394,13 +394,21 @@ def execute_group(job: GroupJob, pipeline, write: bool = True, progress: bool = 
             train_record["timings"] = {"started_at": started, "finished_at": _now(), "train_seconds": t1 - t0,
                                        "eval_seconds": t2 - t1,
                                        "cpu_seconds": time.process_time() - cpu0, **train_timing}
-            emit(_payload("train", train_record, rows))
+            if job.pending_train:
+                emit(_payload("train", train_record, rows))
+            else:  # retrained for its weights only: the recorded cell (perhaps committed) stays as it is
+                log.info("retrained %s for its weights: same clean metrics as its record, which is kept",
+                         cell.describe())
+        # A retrain for weights that fails leaves the recorded training cell alone (its attack
+        # cells carry the error): a finished record is never replaced by a failure.
         except CellUnavailable as err:
             upstream_error = ("unavailable", err)
-            emit(_payload("train", rec.failure(train_record, err, status="unavailable"), None))
+            if job.pending_train:
+                emit(_payload("train", rec.failure(train_record, err, status="unavailable"), None))
         except Exception as err:
             upstream_error = ("failed", err)
-            emit(_payload("train", rec.failure(train_record, err, tb=traceback.format_exc()), None))
+            if job.pending_train:
+                emit(_payload("train", rec.failure(train_record, err, tb=traceback.format_exc()), None))
     elif job.pending_attacks:
         try:
             model = pipeline.load_model(model_dir, expected=cell.model.name)

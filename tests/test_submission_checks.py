@@ -203,9 +203,11 @@ def test_resume_that_must_retrain_checks_the_model_is_the_recorded_one(tmp_path)
         shutil.rmtree(tmp_path / "toy" / "models")
         attack_path.unlink()
 
+    recorded = train_path.read_bytes()
     lose_model_and_one_attack()  # same seed, same fake model: retrained identically, attack re-run
     again = run_suite(fresh(), tmp_path, pipeline=FakePipeline(), progress=False, code_version="t")
-    assert again.ok and again.trainings == 1 and again.completed == 2
+    assert again.ok and again.completed == 1 and (tmp_path / "toy" / "models").is_dir()
+    assert train_path.read_bytes() == recorded  # retrained for its weights: the record (committed, say) is kept
 
     lose_model_and_one_attack()
     train = json.loads(train_path.read_text())
@@ -213,5 +215,6 @@ def test_resume_that_must_retrain_checks_the_model_is_the_recorded_one(tmp_path)
     rec.write_json_atomic(train_path, train)
     third = run_suite(fresh(), tmp_path, pipeline=FakePipeline(), progress=False, code_version="t")
     assert not third.ok
-    assert any("retrained model is not the recorded one" in f["error"] for f in third.failed)
-    assert any("UpstreamFailed" in f["error"] for f in third.failed)
+    assert any("retrained model is not the recorded one" in f["error"] and "UpstreamFailed" in f["error"]
+               for f in third.failed)
+    assert json.loads(train_path.read_text())["status"] == "ok"  # no failure written over the finished record
