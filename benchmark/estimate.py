@@ -81,6 +81,7 @@ class Estimate:
     suite: str
     version: str
     tiers: dict[str, TierCost] = field(default_factory=lambda: {t: TierCost() for t in TIERS})
+    models: dict[str, TierCost] = field(default_factory=dict)  # per model row (suite label): where the time goes
     records_used: int = 0
     results_dir: str = ""
     finished_known: str | None = None  # None: finished cells were subtracted; else why not
@@ -221,19 +222,19 @@ def estimate_suite(suite: str | Path | Suite, results_dir: str | Path = "results
     tiers = {m.name: model_tier(catalog, m.name) for m in suite.models}
     for group in suite.expand(catalog):
         tier = tiers[group.train.model.name]
-        cost = est.tiers[tier]
         cells = [(group.train, *_train_seconds(group.train, timings, tier))]
         cells += [(acell, *_attack_seconds(acell, timings, tier)) for acell in group.attacks]
-        for cell, seconds, measured in cells:
-            done = cell.describe() in finished
-            cost.seconds += seconds
-            cost.left_seconds += 0.0 if done else seconds
-            cost.done += done
-            cost.measured += measured
-            cost.defaulted += not measured
-        cost.train_cells += 1
-        cost.attack_cells += len(group.attacks)
-        cost.cells = cost.train_cells + cost.attack_cells
+        for cost in (est.tiers[tier], est.models.setdefault(group.train.model.label, TierCost())):
+            for cell, seconds, measured in cells:
+                done = cell.describe() in finished
+                cost.seconds += seconds
+                cost.left_seconds += 0.0 if done else seconds
+                cost.done += done
+                cost.measured += measured
+                cost.defaulted += not measured
+            cost.train_cells += 1
+            cost.attack_cells += len(group.attacks)
+            cost.cells = cost.train_cells + cost.attack_cells
     return est
 
 
@@ -256,9 +257,13 @@ def format_estimate(est: Estimate) -> str:
     headers = ["tier", "cells", "train", "attack", "estimated time"] + (["done", "left"] if known else []) + \
         ["from records", "from defaults"]
     table = tabulate(rows, headers=headers, disable_numparse=True)
+    per_model = tabulate([[label, c.cells, _duration(c.seconds)] + ([c.done, _duration(c.left_seconds)] if known else [])
+                          for label, c in est.models.items()],
+                         headers=["model", "cells", "estimated time"] + (["done", "left"] if known else []),
+                         disable_numparse=True)
     done = "finished cells (an ok record for this code version) are counted as done and not in 'left'" if known \
         else f"finished cells are not subtracted ({est.finished_known})"
-    return (f"dry run: suite {est.suite} v{est.version}, {est.cells} cells (nothing run)\n{table}\n"
+    return (f"dry run: suite {est.suite} v{est.version}, {est.cells} cells (nothing run)\n{table}\n\n{per_model}\n"
             f"Estimated from {est.records_used} measured record(s) under {est.results_dir} where a cell matches "
             f"(same model/task/attack, scaled to the cell's example counts), else from per-model defaults "
             f"(benchmark.estimate.DEFAULT_COSTS). Single process; {done}.")

@@ -210,6 +210,10 @@ def test_dry_run_counts_finished_cells_as_done(degenerate_results):
     assert whole.done == len(done) < whole.cells
     assert whole.left_seconds == pytest.approx(whole.seconds / 3, rel=0.35)  # one seed of three
     assert "done" in format_estimate(est) and "not subtracted" not in format_estimate(est)
+    # Per model row: the same cells, split where the time goes.
+    assert sorted(est.models) == sorted(m.label for m in wider.models)
+    assert sum(c.cells for c in est.models.values()) == whole.cells
+    assert sum(c.left_seconds for c in est.models.values()) == pytest.approx(whole.left_seconds)
     # Another code version: nothing counts as done.
     assert not finished_cells(ran, degenerate_results, pipeline=pipeline, code_version="other")
     text = format_estimate(estimate_suite(wider, degenerate_results, catalog=pipeline.catalog(),
