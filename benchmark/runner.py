@@ -249,20 +249,26 @@ def finished_cells(suite: Suite, results_dir: str | Path = "results", pipeline: 
     ``<results_dir>/<suite name>/`` for this code version: what a resumed run would skip.
     Loads every dataset (cell ids hash its fingerprint); RunnerError when one cannot be."""
     pipeline = pipeline or Pipeline()
+    run_dir = Path(results_dir) / suite.name
+    done = set()
+    for job in plan(suite, suite.expand(pipeline.catalog()), _fingerprints(pipeline, suite), run_dir,
+                    code_version or rec.code_version()):
+        if not job.pending_train:
+            done.add(job.group.train.describe())
+        pending = set(job.pending_attacks)
+        done.update(a.describe() for i, a in enumerate(job.group.attacks) if i not in pending)
+    return done
+
+
+def _fingerprints(pipeline, suite: Suite) -> dict[str, str]:
+    """Every dataset's fingerprint by label (loads each: bad data fails before any cell)."""
     fingerprints = {}
     for spec in suite.datasets:
         try:
             fingerprints[spec.label] = pipeline.fingerprint(_dataset(pipeline, spec))
         except Exception as err:
             raise RunnerError(f"dataset {spec.name!r}: {err}") from err
-    run_dir = Path(results_dir) / suite.name
-    done = set()
-    for job in plan(suite, suite.expand(pipeline.catalog()), fingerprints, run_dir, code_version or rec.code_version()):
-        if not job.pending_train:
-            done.add(job.group.train.describe())
-        pending = set(job.pending_attacks)
-        done.update(a.describe() for i, a in enumerate(job.group.attacks) if i not in pending)
-    return done
+    return fingerprints
 
 
 def plan(suite: Suite, groups: list[CellGroup], fingerprints: dict[str, str], run_dir: Path,
@@ -741,13 +747,7 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
         for note in suite.notes:
             log.info("note: %s", note)
 
-        fingerprints = {}
-        for spec in suite.datasets:  # load every dataset up front: bad data fails before any cell
-            try:
-                fingerprints[spec.label] = pipeline.fingerprint(_dataset(pipeline, spec))
-            except Exception as err:
-                raise RunnerError(f"dataset {spec.name!r}: {err}") from err
-        job_list = plan(suite, groups, fingerprints, run_dir, code_version)
+        job_list = plan(suite, groups, _fingerprints(pipeline, suite), run_dir, code_version)
         total = sum(1 + len(j.group.attacks) for j in job_list)
         # Seed-major order: an interrupted long run has the whole grid at seed 0 before any
         # cell of seed 1 (the order of records changes nothing else).
