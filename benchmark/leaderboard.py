@@ -242,9 +242,14 @@ def collect(results_dir: str | Path, suite: str | None = None) -> Collected:
         if wanted_name is not None and record["suite"]["name"] != wanted_name:
             continue
         source = _source_of(path, root)
-        if wanted_hash is not None and record["suite"]["protocol_hash"] != wanted_hash and not (
-                # Our own cell from an earlier revision of this version, still in the grid as it was.
-                not source and record["suite"].get("version") == wanted_version and cell_key(record["cell"]) in grid):
+        in_grid = wanted_hash is not None and not source and cell_key(record["cell"]) in grid
+        if wanted_hash is not None and (
+                # Our own cells must be in the grid (the hash leaves the model rows out: a model
+                # dropped from a task keeps the hash); one from an earlier revision of this
+                # version counts when its cell is still there as it was.
+                (not source and not in_grid)
+                or (record["suite"]["protocol_hash"] != wanted_hash
+                    and not (in_grid and record["suite"].get("version") == wanted_version))):
             ignored += 1
             continue
         if source and source not in cards:
@@ -258,7 +263,8 @@ def collect(results_dir: str | Path, suite: str | None = None) -> Collected:
         if prev is None or record["timings"].get("finished_at", "") >= prev.record["timings"].get("finished_at", ""):
             latest[key] = Entry(path, record, source)
     if ignored:
-        problems.append(f"{ignored} record(s) of other versions of suite {wanted_name!r} ignored")
+        problems.append(f"{ignored} record(s) of other versions of suite {wanted_name!r} or of cells no longer "
+                        f"in its grid ignored")
     entries = sorted(latest.values(), key=lambda e: str(e.path))
     # Without a suite filter, keep each suite name's most recent protocol only.
     if suite is None:

@@ -222,3 +222,22 @@ def test_a_column_added_to_the_same_suite_version_keeps_the_finished_cells(resul
     assert 0 < len(kept.entries) < n_before
     assert not any(e.record["cell"].get("attack", {}).get("label") == "profile-swap" for e in kept.entries)
     assert any("ignored" in p for p in kept.problems)
+
+
+def test_a_model_dropped_from_a_task_leaves_the_board_though_the_protocol_hash_is_unchanged(results, tmp_path):
+    # The protocol hash leaves the model rows out (submissions replace them), so a model's
+    # `tasks:` narrowed in the suite keeps the hash; its finished cells of the dropped task
+    # are no longer in the grid and must not stay on the board.
+    import yaml
+
+    suite = toy_suite(seeds=[0, 1], sizes={"max_eval_examples": 300, "max_attack_examples": 300})
+    suite["models"] = [suite["models"][0], {**suite["models"][1], "tasks": ["preference"]}]
+    path = tmp_path / "toy.yaml"
+    path.write_text(yaml.safe_dump(suite))
+    kept = collect(results, str(path))
+    dropped = suite["models"][1]["name"]
+    assert kept.entries and not any(e.record["cell"]["task"] == "ranking" and e.record["cell"]["model"]["name"] == dropped
+                                    for e in kept.entries)
+    assert any(e.record["cell"]["task"] == "preference" and e.record["cell"]["model"]["name"] == dropped
+               for e in kept.entries)
+    assert any("no longer in its grid ignored" in p for p in kept.problems)
