@@ -50,12 +50,13 @@ class TaskView:
     quality_name: str
     title: str
     note: str
+    shift: bool = False  # a prediction-shift column beside each attack (from metrics.attack)
 
 
 VIEWS = {
     "ranking": TaskView(METRIC, "HR@10", "ndcg@10", "NDCG@10", "target HR@10 after fake-user injection", NOTE),
     "preference": TaskView("target_like_prob", "like-prob", "auc", "AUC",
-                           "target like-probability after fake-user injection", PREFERENCE_NOTE),
+                           "target like-probability after fake-user injection", PREFERENCE_NOTE, shift=True),
 }
 
 
@@ -106,7 +107,7 @@ def poisoning_tables(collected) -> list[PoisonTable]:
             if value is not None:
                 row.setdefault(col, []).append(float(value))
         shift = (m.get("attack") or {}).get("prediction_shift")
-        if t.task == "preference" and shift is not None:
+        if view.shift and shift is not None:
             row.setdefault((label, "shift"), []).append((float(shift), m["attack"].get("prediction_shift_ci")))
     for t in groups.values():
         t.attacks.sort(key=lambda label: (t.budgets[label] is None, t.budgets[label] or 0.0, label))
@@ -158,14 +159,14 @@ def _header(t: PoisonTable) -> list[str]:
     columns = []
     for a in t.attacks:
         name = (f"{a} ({t.budgets[a]:.0%})" if isinstance(t.budgets[a], float) else a) + (" ≡" if a in same else "")
-        columns += [name, f"{a}: shift"] if t.task == "preference" else [name]
+        columns += [name, f"{a}: shift"] if t.view.shift else [name]
     return (["model / defense", f"{t.view.metric_name} before"] + columns + [f"{t.view.quality_name} after"]
             + [f"{a}: exposure@10 {when}" for a in t.exposure for when in ("before", "after")])
 
 
 def _cells(t: PoisonTable, row: dict) -> list[str]:
     attacks = [c for a in t.attacks for c in ([_fmt(row.get(a)), _fmt_shift(row.get((a, "shift")))]
-                                              if t.task == "preference" else [_fmt(row.get(a))])]
+                                              if t.view.shift else [_fmt(row.get(a))])]
     return ([_fmt(row.get("before"))] + attacks + [_fmt(row.get("ndcg_after"))]
             + [_fmt(row.get((a, when))) for a in t.exposure for when in ("before", "after")])
 
