@@ -242,16 +242,15 @@ def collect(results_dir: str | Path, suite: str | None = None) -> Collected:
         if wanted_name is not None and record["suite"]["name"] != wanted_name:
             continue
         source = _source_of(path, root)
-        in_grid = wanted_hash is not None and not source and cell_key(record["cell"]) in grid
-        if wanted_hash is not None and (
-                # Our own cells must be in the grid (the hash leaves the model rows out: a model
-                # dropped from a task keeps the hash); one from an earlier revision of this
-                # version counts when its cell is still there as it was.
-                (not source and not in_grid)
-                or (record["suite"]["protocol_hash"] != wanted_hash
-                    and not (in_grid and record["suite"].get("version") == wanted_version))):
-            ignored += 1
-            continue
+        if wanted_hash is not None:
+            # Our own cells must be in the grid (the hash leaves the model rows out: a model
+            # dropped from a task keeps the hash); one from an earlier revision of this
+            # version counts when its cell is still there as it was.
+            in_grid = not source and cell_key(record["cell"]) in grid
+            if (not source and not in_grid) or (record["suite"]["protocol_hash"] != wanted_hash and not (
+                    in_grid and record["suite"].get("version") == wanted_version)):
+                ignored += 1
+                continue
         if source and source not in cards:
             card_file = root / "submissions" / source / "card.yaml"
             try:

@@ -366,7 +366,7 @@ def write_site(site_dir: str | Path, tables: list[lb.Table], collected, figures:
     pages: dict[str, bytes] = {}
 
     table_pages = []
-    placed: set[tuple[str, str]] = set()
+    placed: set[tuple[str, str, str]] = set()
     for t in tables:
         mine = [p for p in poison if p.suite == t.suite["name"] and p.dataset == t.dataset and p.task == t.task]
         placed |= {(p.suite, p.dataset, p.task) for p in mine}
@@ -380,7 +380,8 @@ def write_site(site_dir: str | Path, tables: list[lb.Table], collected, figures:
                                                           "settings": [], "poisoning": [_poison_view(p)],
                                                           "plots": [_figure(f, site_dir) for f in figures
                                                                     if f.kind == "poisoning" and f.suite == p.suite
-                                                                    and f.dataset == p.dataset]}],
+                                                                    and f.dataset == p.dataset
+                                                                    and p.task == "ranking"]}],
                                 "plots": [], "dataset": p.dataset, "task": p.task, "suite": {"name": p.suite},
                                 "protocol": None, "n_rows": 0, "submitted_rows": 0, "degenerate_cols": [],
                                 "threats": {}})
