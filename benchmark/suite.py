@@ -14,8 +14,11 @@ evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) 
 those datasets (the whole text battery on one dataset, two attacks on the others), its
 ``seeds:`` list only at those seeds (a retraining attack too costly for every seed). A model
 or a defense takes a ``datasets:`` list too (a model too slow for every dataset on a CPU runs
-on one; a defense is compared on one dataset); a defense listed again under its label, with
-the same name and options, scopes it per model (no cell may fall under two entries). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
+on one; a defense is compared on one dataset), and a defense a ``seeds:`` list (a defended
+copy too costly to train at every seed). A defense or an attack listed again under its
+label, with the same settings, scopes it per model (an embedding attack on both tasks for
+one model and on one task for another); no cell may fall under two entries, and the cells
+keep the one label (one column, unchanged records). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
 robustness-vs-budget plots; the leaderboard column uses the attack's own setting. A sweep's
 own ``models:`` and ``datasets:`` lists run it on fewer models or datasets than the attack
 (sweeps multiply the cost of an attack, which matters for LLMs on a CPU).
@@ -99,6 +102,7 @@ class DefenseSpec:
     models: tuple[str, ...] | None = None
     tasks: tuple[str, ...] | None = None
     datasets: tuple[str, ...] | None = None  # dataset labels it runs on (None: every one)
+    seeds: tuple[int, ...] | None = None  # seeds it runs on (None: the suite's)
 
     def public(self) -> dict:
         return {"name": self.name, "label": self.label, "options": self.options}
@@ -372,14 +376,11 @@ class Suite:
                 continue
             d = {**d, "models": [label]} if d.get("models") else d
             key = d.get("label") or _label(d["name"])
-            if key in defenses:  # a defense scoped per model: the submission gets the union of its scopes
-                both = (defenses[key].get("datasets"), d.get("datasets"))
-                d = {**defenses[key], "datasets": None if None in both else sorted(set(both[0]) | set(both[1]))}
-                d = {k: v for k, v in d.items() if v is not None}
-            defenses[key] = d
+            # A defense scoped per model: the submission gets the union of its scopes.
+            defenses[key] = _union_scope(defenses[key], d) if key in defenses else d
         raw["defenses"] = list(defenses.values())
         kept_defenses = set(defenses)
-        attacks = []
+        attacks: dict[str, dict] = {}
         for a in map(_entry, raw["attacks"]):
             # Poisoning cells are left out of submissions for now: verifying one means
             # retraining the submitted model on the poisoned data (not built yet).
@@ -397,14 +398,20 @@ class Suite:
                     a["sweep"] = {**sweep, "models": [label]}
                 else:
                     a = {k: v for k, v in a.items() if k != "sweep"}
-            attacks.append(a)
-        raw["attacks"] = attacks
+            key = a.get("label") or _label(a["name"])
+            attacks[key] = _union_scope(attacks[key], a) if key in attacks else a
+        raw["attacks"] = list(attacks.values())
         sub = parse_suite(raw, where=self.path)
         sub.protocol_source = copy.deepcopy(self.protocol_source if self.protocol_source is not None else self.raw)
         return sub
 
     def leaderboard_attacks(self) -> list[AttackSpec]:
-        return [a for a in self.attacks if a.sweep is None]
+        """One spec per column (an attack scoped per model is listed once per entry)."""
+        first: dict[str, AttackSpec] = {}
+        for a in self.attacks:
+            if a.sweep is None:
+                first.setdefault(a.label, a)
+        return list(first.values())
 
     def expand(self, catalog: Catalog | None = None) -> list[CellGroup]:
         """Cells of the grid, grouped by training cell, in a stable order."""
@@ -423,6 +430,8 @@ class Suite:
                                    and (a.defenses is None or defense.label in a.defenses)
                                    and _on(a.datasets, dataset)]
                         for seed in self.seeds:
+                            if defense.seeds is not None and seed not in defense.seeds:
+                                continue
                             sizes = resolve_sizes(self.sizes, model.sizes, task)
                             train = TrainCell(dataset, task, model, defense, seed, sizes)
                             groups.append(CellGroup(train, [AttackCell(train, a) for a in attacks
@@ -434,7 +443,7 @@ class Suite:
         n_attacks = sum(len(g.attacks) for g in groups)
         return (f"suite {self.name} v{self.version}: {len(groups)} training cells, {n_attacks} attack cells "
                 f"({len(self.datasets)} datasets x {len(self.tasks)} tasks x {len(self.models)} models x "
-                f"{len(self.defenses)} defenses x {len(self.leaderboard_attacks())} attacks x {len(self.seeds)} seeds)")
+                f"{len({d.label for d in self.defenses})} defenses x {len(self.leaderboard_attacks())} attacks x {len(self.seeds)} seeds)")
 
 
 def cell_key(config: dict) -> str:
@@ -565,7 +574,8 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
     defenses = [DefenseSpec(name=d["name"], label=d.get("label") or _label(d["name"]), options=d.get("options") or {},
                             models=tuple(d["models"]) if d.get("models") else None,
                             tasks=tuple(d["tasks"]) if d.get("tasks") else None,
-                            datasets=tuple(d["datasets"]) if d.get("datasets") else None)
+                            datasets=tuple(d["datasets"]) if d.get("datasets") else None,
+                            seeds=tuple(d["seeds"]) if d.get("seeds") else None)
                 for d in map(_entry, raw.get("defenses") or ["none"])]
     attacks: list[AttackSpec] = []
     sweeps: list[AttackSpec] = []
@@ -585,7 +595,7 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
     for kind, specs in (("datasets", datasets), ("models", models), ("defenses", defenses), ("attacks", attacks + sweeps)):
         seen: dict[str, int] = {}
         for i, s in enumerate(specs):
-            if s.label in seen and not (kind == "defenses" and _same_defense(specs[seen[s.label]], s)):
+            if s.label in seen and not _same_entry(specs[seen[s.label]], s):
                 problems.append(f"{where}: at {kind}/{i}: duplicate label {s.label!r} (give each entry a distinct 'label')")
             seen.setdefault(s.label, i)
     if problems:
@@ -608,11 +618,30 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
                  leaderboard=leaderboard)
 
 
-def _same_defense(a: DefenseSpec, b: DefenseSpec) -> bool:
-    """Two entries of one defense: a defense may be listed again under its label with the same
-    name and options to scope it per model (adv-augment on BPR-MF everywhere, on the
-    cross-encoder on one dataset); _overlap_problems rejects two entries claiming one cell."""
-    return a.name == b.name and canonical_json(a.options) == canonical_json(b.options)
+def _same_entry(a: DefenseSpec | AttackSpec, b: DefenseSpec | AttackSpec) -> bool:
+    """Two entries of one defense or attack: either may be listed again under its label with
+    the same settings (everything its cells' configs carry) to scope it per model: adv-augment
+    on BPR-MF everywhere and on the cross-encoder on one dataset; an embedding attack on both
+    tasks for the classic models and on preference only for a text model. The cells keep one
+    label, so records and columns do not change; _overlap_problems rejects two entries
+    claiming one cell. Labels of datasets and models stay unique."""
+    if isinstance(a, DefenseSpec) and isinstance(b, DefenseSpec):
+        return a.name == b.name and canonical_json(a.options) == canonical_json(b.options)
+    if isinstance(a, AttackSpec) and isinstance(b, AttackSpec):
+        return canonical_json(a.public()) == canonical_json(b.public())
+    return False
+
+
+def _union_scope(first: dict, second: dict) -> dict:
+    """Two entries of one defense or attack (raw, already narrowed to a submission's model)
+    merged into one whose tasks, datasets, seeds and defenses are the union of theirs (a
+    missing list: everywhere); the first entry's sweep, else the second's."""
+    merged = {**second, **first}
+    for key in ("tasks", "datasets", "seeds", "defenses"):
+        both = (first.get(key), second.get(key))
+        merged[key] = None if None in both else sorted(set(both[0]) | set(both[1]))
+    merged["sweep"] = first.get("sweep") or second.get("sweep")
+    return {k: v for k, v in merged.items() if v is not None}
 
 
 def _overlap_problems(where: str, groups: list[CellGroup]) -> list[str]:
@@ -623,8 +652,15 @@ def _overlap_problems(where: str, groups: list[CellGroup]) -> list[str]:
         if name in seen:
             problems.append(f"{where}: at defenses: two entries labelled {g.train.defense.label!r} both apply to "
                             f"{g.train.model.label} on {g.train.dataset.label} ({g.train.task}); narrow their "
-                            f"models:, tasks: or datasets:")
+                            f"models:, tasks:, datasets: or seeds:")
         seen.add(name)
+        labels: set[str] = set()
+        for c in g.attacks:
+            if c.attack.label in labels:
+                problems.append(f"{where}: at attacks: two entries labelled {c.attack.label!r} both apply to "
+                                f"{g.train.model.label} on {g.train.dataset.label} ({g.train.task}); narrow their "
+                                f"models:, tasks:, defenses:, datasets: or seeds:")
+            labels.add(c.attack.label)
     return sorted(set(problems))
 
 
@@ -685,6 +721,8 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         problems += _unknown_refs(where, f"defenses/{i}/models", d.models, model_names)
         problems += _unknown_refs(where, f"defenses/{i}/datasets", d.datasets, dataset_labels, what="dataset")
         problems += _task_refs(where, f"defenses/{i}/tasks", d.tasks, suite.tasks)
+        problems += [f"{where}: at defenses/{i}/seeds: {s} not among the suite's seeds {suite.seeds}"
+                     for s in d.seeds or () if s not in suite.seeds]
     main = [a for a in suite.attacks if a.sweep is None]
     threat: dict[str, str] = {}
     for i, a in enumerate(main):
@@ -722,7 +760,7 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
     if problems := _overlap_problems(where, groups):
         raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
     used = {c.attack.label for g in groups for c in g.attacks}
-    for a in main:
+    for a in suite.leaderboard_attacks():
         if a.label not in used:
             suite.notes.append(f"attack {a.label!r} ({a.threat_model}) applies to no model in this suite")
     problems = _construction_problems(suite, catalog, groups, used)
@@ -743,12 +781,16 @@ def _construction_problems(suite: Suite, catalog: Catalog, groups: list[CellGrou
             if d.label in in_grid:
                 problems += _construct(where, f"defenses/{i}", "defense", d, catalog.build_defense)
     if catalog.build_attack is not None:
-        index = {a.label: i for i, a in enumerate(a for a in suite.attacks if a.sweep is None)}
+        index: dict[str, int] = {}
+        for i, a in enumerate(a for a in suite.attacks if a.sweep is None):
+            index.setdefault(a.label, i)
+        built: set[str] = set()
         for a in suite.attacks:
             # Poisoning attacks are fake-user generators, not per-example attacks: their
             # options are checked by attacks.poisoning.suite_checks (_attack_problems).
-            if a.label not in used or a.threat_model == "poisoning":
+            if a.label not in used or a.threat_model == "poisoning" or a.label in built:
                 continue
+            built.add(a.label)
             at = f"attacks/{index[a.label]}" if a.sweep is None else \
                 f"attacks/{index[a.sweep['of']]}/sweep ({a.sweep['param']}={a.sweep['value']!r})"
             problems += _construct(where, at, "attack", a, catalog.build_attack)

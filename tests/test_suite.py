@@ -354,6 +354,63 @@ def test_an_attacks_seeds_list_runs_it_at_those_seeds_only():
         check_suite(parse_suite(raw, "toy.yaml"), catalog)
 
 
+def test_an_attack_listed_again_under_its_label_is_scoped_per_model():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    flip = {"name": "rating-flip", "budget": 2}
+    raw = toy_suite(attacks=[{**flip, "models": ["popularity"]},
+                             {**flip, "models": ["bpr-mf"], "tasks": ["preference"]}])
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    flipped = {(g.train.model.label, g.train.task, g.train.defense.label) for g in suite.expand(catalog)
+               for c in g.attacks if c.attack.label == "rating-flip"}
+    assert flipped == {("popularity", t, d) for t in ("preference", "ranking") for d in ("none", "profile-augment")} | \
+        {("bpr-mf", "preference", d) for d in ("none", "profile-augment")}
+    assert [a.label for a in suite.leaderboard_attacks()] == ["rating-flip"]  # one column
+    # Both entries claiming BPR-MF's preference cells.
+    raw["attacks"][0]["models"] = ["popularity", "bpr-mf"]
+    with pytest.raises(SuiteError, match=r"two entries labelled 'rating-flip' both apply to bpr-mf on toy-a"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    # Same label, another budget: a different attack needs its own label.
+    raw["attacks"][1] = {**flip, "budget": 3, "models": ["bpr-mf"]}
+    with pytest.raises(SuiteError, match=r"at attacks/1: duplicate label 'rating-flip'"):
+        parse_suite(raw, "toy.yaml")
+
+
+def test_a_submission_gets_the_union_of_a_per_model_attacks_scopes():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    flip = {"name": "rating-flip", "budget": 2}
+    raw = toy_suite(datasets=["toy-a", "toy-b"],
+                    attacks=[{**flip, "models": ["bpr-mf"], "datasets": ["toy-a"], "tasks": ["preference"]},
+                             {**flip, "models": ["bpr-mf"], "datasets": ["toy-b"]}])
+    ours = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    sub = check_suite(ours.for_submission({"name": "bpr-mf", "label": "sub"}, catalog.model_capabilities("bpr-mf"),
+                                          catalog.model_capabilities), catalog)
+    assert [a.label for a in sub.attacks] == ["rating-flip"]
+    assert {(g.train.dataset.label, g.train.task) for g in sub.expand(catalog) if g.attacks} == \
+        {(d, t) for d in ("toy-a", "toy-b") for t in ("preference", "ranking")}
+    assert sub.identity() == ours.identity()
+
+
+def test_a_defenses_seeds_list_trains_its_copies_at_those_seeds_only():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite(seeds=[0, 1, 2])
+    raw["defenses"][1]["seeds"] = [0]
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    cells = {(g.train.defense.label, g.train.seed) for g in suite.expand(catalog)}
+    assert cells == {("none", s) for s in (0, 1, 2)} | {("profile-augment", 0)}
+    raw["defenses"][1]["seeds"] = [3]
+    with pytest.raises(SuiteError, match=r"at defenses/1/seeds: 3 not among the suite's seeds \[0, 1, 2\]"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+
+
 def test_a_sweeps_datasets_list_runs_the_curve_on_those_datasets_only():
     from tests.fake_pipeline import FakePipeline, toy_suite
     from benchmark.suite import SuiteError, check_suite, parse_suite
