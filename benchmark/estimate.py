@@ -12,7 +12,10 @@ most specific match first:
   evaluation time is scaled by the ratio of clean test examples.
 - attack cells: same model, task, attack and budgets; else same model, task and attack;
   else same model and attack; else same model, task and threat model. Measured as seconds
-  per attacked example, times the cell's ``max_attack_examples``. Poisoning cells retrain
+  per attacked example, times the cell's ``max_attack_examples``; a match from the other
+  task is scaled by the candidates an example scores (1 for preference, 1 + num_negatives
+  for ranking): a text model's ranking example costs ~100 of its preference examples (the
+  two-tower's ranking PGD cell took ~120x what its preference cells predicted). Poisoning cells retrain
   the victim, so they are measured per cell (same model, task and attack, ...), and with no
   record they cost the training cell's estimate times POISONING_RETRAIN_FACTOR.
 
@@ -139,10 +142,18 @@ class _Timings:
             examples = _num((record.get("metrics") or {}).get("attack", {}).get("examples"))
             if not examples:
                 return
+            per = seconds / examples
             for key in ((model, task, a["name"], a.get("budget"), a.get("query_budget")), (model, task, a["name"]),
-                        (model, a["name"]), (model, task, a.get("threat_model"))):
-                self.attack.setdefault(key, []).append(seconds / examples)
+                        (model, task, a.get("threat_model"))):
+                self.attack.setdefault(key, []).append(per)
+            # Across tasks: per scored candidate (scaled back by the cell's own candidates).
+            self.attack.setdefault((model, a["name"]), []).append(per / _candidates(task, cell["sizes"]))
         self.n += 1
+
+
+def _candidates(task: str, sizes: dict) -> float:
+    """Texts (or items) one example scores: the positive and its negatives when ranking."""
+    return 1.0 + (_num(sizes.get("num_negatives")) or 0.0) if task == "ranking" else 1.0
 
 
 def _cpu_share(timings: dict, wall: float) -> float:
@@ -202,7 +213,8 @@ def _attack_seconds(acell, timings: _Timings, tier: str) -> tuple[float, bool]:
                 (cell.model.name, a.name), (cell.model.name, cell.task, a.threat_model)):
         per = timings.attack.get(key)
         if per:
-            return statistics.median(per) * examples, True
+            scale = _candidates(cell.task, cell.sizes) if len(key) == 2 else 1.0  # per candidate across tasks
+            return statistics.median(per) * scale * examples, True
     return DEFAULT_COSTS.get(cell.model.name, TIER_DEFAULTS[tier])["attack_example"] * examples, False
 
 

@@ -231,6 +231,23 @@ def test_estimate_scales_attack_time_by_attacked_examples(degenerate_results):
     assert estimate(12).cells == estimate(1200).cells
 
 
+def test_estimate_from_the_other_task_scales_by_the_candidates_scored(degenerate_results):
+    # The records measured rating-flip on preference only (one candidate an example); a
+    # ranking cell scores 1 + num_negatives candidates an example.
+    sizes = {"max_eval_examples": 120, "max_attack_examples": 120, "num_negatives": 49}
+    flip = {"name": "rating-flip", "budget": 2}
+
+    def seconds(*extra):
+        suite = parse_suite(toy_suite(seeds=[0, 1], sizes=sizes, attacks=[{**flip, "tasks": ["preference"]}, *extra]),
+                            "toy.yaml")
+        return estimate_suite(suite, degenerate_results / "toy", catalog=fake_catalog()).seconds
+
+    base = seconds()
+    ranking = seconds({**flip, "label": "flip-ranking", "tasks": ["ranking"]}) - base
+    preference = seconds({**flip, "label": "flip-again", "tasks": ["preference"]}) - base
+    assert preference > 0 and ranking == pytest.approx(50 * preference)
+
+
 def test_cli_dry_run_prints_cell_count_and_cost_per_tier(tmp_path, capsys):
     from benchmark.cli import main
     from benchmark.suite import load_suite
