@@ -45,7 +45,7 @@ REPORTED_TOLERANCE = 0.01  # "one point" on a 0..1 scale
 DAGGER = "†"
 FLAG = "⚠"
 DEGENERATE = "‡"  # an attack column where every row scores the same extreme
-MAJORITY = "§"  # a preference row at or below the test majority rate
+CHANCE = "§"  # a row at or below chance: the test majority rate (preference), a random order (ranking)
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 METRIC_NAMES = {"accuracy": "Acc", "auc": "AUC", "log_loss": "LogLoss", "ndcg@10": "NDCG@10", "hr@10": "HR@10",
                 "mrr": "MRR", "target_out_of_top10": "Target∉Top10"}
@@ -367,7 +367,7 @@ def _build_table(suite: dict, dataset: str, task: str, entries: list[Entry], car
         details.setdefault((_row_key(e), e.cell["attack"]["label"]), []).append(
             _attack_detail(e, rows_, m, float(robust[m]), sample))
     for r, info in rows.items():
-        info["majority_rate"], info["below_majority"] = _majority(r, train, task)
+        info["chance_level"], info["at_chance"] = _chance_level(r, train, task, metric)
 
     faced = {r: {a for a in attack_labels if (r, f"attack:{a}") in values} for r in rows}
     detail_stats = _detail_stats(details, metric, n_boot, seed)
@@ -513,23 +513,37 @@ def _degenerate_columns(details: pd.DataFrame, labels: list[str]) -> dict[str, s
     return out
 
 
-def _majority(row: str, train: list[Entry], task: str) -> tuple[float | None, bool]:
-    """(test majority-label rate, clean accuracy at or below it) of a preference row."""
-    if task != "preference":
-        return None, False
-    rates, accs = [], []
+def _chance_level(row: str, train: list[Entry], task: str, metric: str) -> tuple[float | None, bool]:
+    """(chance level, clean figure at or below it) of a row, averaged over its seeds.
+    Preference: the test majority-label rate against clean accuracy (always predicting one
+    label). Ranking: the table metric's expected value when the positive's rank among the
+    1 + num_negatives candidates is uniform (a random order), against the clean metric."""
+    levels, values = [], []
     for e in train:
         if _row_key(e) != row:
             continue
-        rate = astats.majority_rate(e.load_rows())
-        acc = e.record["metrics"]["clean"].get("accuracy")
-        if rate is not None and acc is not None:
-            rates.append(rate)
-            accs.append(float(acc))
-    if not rates:
+        clean = e.record["metrics"]["clean"]
+        if task == "preference":
+            level, value = astats.majority_rate(e.load_rows()), clean.get("accuracy")
+        else:
+            level, value = _random_order_level(e.cell["sizes"], metric), clean.get(metric)
+        if level is not None and value is not None:
+            levels.append(level)
+            values.append(float(value))
+    if not levels:
         return None, False
-    rate = float(np.mean(rates))
-    return rate, bool(np.mean(accs) <= rate + astats.TOLERANCE)
+    level = float(np.mean(levels))
+    return level, bool(np.mean(values) <= level + astats.TOLERANCE)
+
+
+def _random_order_level(sizes: dict, metric: str) -> float | None:
+    """A ranking metric's expected value with the positive's rank uniform over the candidates."""
+    negatives = sizes.get("num_negatives")
+    if not isinstance(negatives, int) or negatives < 1:
+        return None
+    every_rank = [{"example_id": str(r), "rank": r} for r in range(1, negatives + 2)]
+    values = clean_values(every_rank, "ranking", metric)
+    return float(np.mean(values["values"])) if values and "values" in values else None
 
 
 def _curve_areas(attacks: list[Entry], details: dict, metric: str) -> dict[tuple[str, str], dict[int, float]]:
@@ -755,11 +769,15 @@ def _notes(t: Table) -> list[str]:
         what = "; ".join(f"{a}: {why}" for a, why in t.degenerate.items())
         notes.append(f"{DEGENERATE}: every row scores the same extreme under this attack ({what}), so it says nothing "
                      f"about the rows: flagged, not counted in mean robust, worst or rank.")
-    below = [r for r in t.rows if r.get("below_majority")]
-    if below:
-        rates = sorted({_fmt(r["majority_rate"]) for r in below})
-        notes.append(f"{MAJORITY}: clean accuracy at or below the test majority-label rate ({', '.join(rates)}): "
-                     f"no better than always predicting the majority label.")
+    at_chance = [r for r in t.rows if r.get("at_chance")]
+    if at_chance:
+        levels = ", ".join(sorted({_fmt(r["chance_level"]) for r in at_chance}))
+        if t.task == "preference":
+            notes.append(f"{CHANCE}: clean accuracy at or below the test majority-label rate ({levels}): "
+                         f"no better than always predicting the majority label.")
+        else:
+            notes.append(f"{CHANCE}: clean {METRIC_NAMES.get(t.metric, t.metric)} at or below a random order of "
+                         f"the candidates ({levels}): the model ranks no better than chance.")
     if t.areas:
         notes.append("Area: normalised area under the robustness-vs-budget curve (budget 0 = clean on the same "
                      "examples, then every swept budget; trapezoids divided by the budget range).")
@@ -822,7 +840,7 @@ def table_view(t: Table, ci: bool = True) -> dict:
     rows = []
     for r in t.rows:
         cells = [_value(_cell(t.stats, r["row"], col), ci and col.startswith(("clean", "attack"))) for col, _ in cols]
-        rows.append({"model": r["display"], "defense": r["defense"], "below_majority": bool(r.get("below_majority")),
+        rows.append({"model": r["display"], "defense": r["defense"], "at_chance": bool(r.get("at_chance")),
                      "cells": cells, "rank": _rank_text(t, r["row"]),
                      "reported": _reported_text(t, r["row"], "") if t.has_submissions else "",
                      "flagged": _flagged(t, r["row"]) if t.has_submissions else False})
@@ -836,7 +854,7 @@ def table_view(t: Table, ci: bool = True) -> dict:
             r = info[line["row"]]
             details.append({"attack": line["attack"], "degenerate": line["attack"] in t.degenerate,
                             "model": r["display"], "defense": r["defense"],
-                            "below_majority": bool(r.get("below_majority")), "n": int(line["n_examples"]),
+                            "at_chance": bool(r.get("at_chance")), "n": int(line["n_examples"]),
                             "n_attacked": int(line["n_attacked"]), "clean": _detail_value(line, "clean"),
                             "robust": _detail_value(line, "robust"), "asr": _detail_value(line, "asr"),
                             "drop": _detail_value(line, "drop"), "sig": bool(line["significant"])})
@@ -846,8 +864,8 @@ def table_view(t: Table, ci: bool = True) -> dict:
             "has_submissions": t.has_submissions, "metric": METRIC_NAMES.get(t.metric, t.metric)}
 
 
-def _marks(model: str, below_majority: bool) -> str:
-    return model + (f" {MAJORITY}" if below_majority else "")
+def _marks(model: str, at_chance: bool) -> str:
+    return model + (f" {CHANCE}" if at_chance else "")
 
 
 def render_markdown(tables: list[Table], ci: bool = True) -> str:
@@ -861,7 +879,7 @@ def render_markdown(tables: list[Table], ci: bool = True) -> str:
             headers.append("Reported (card)")
         body = []
         for r in v["rows"]:
-            line = [escape_md(_marks(r["model"], r["below_majority"])), escape_md(r["defense"])]
+            line = [escape_md(_marks(r["model"], r["at_chance"])), escape_md(r["defense"])]
             for c in r["cells"]:
                 text = c["text"] + (f" {c['ci']}" if c["ci"] else "") + (DAGGER if c["sig"] else "")  # numbers only
                 line.append(f"**{text}**" if c["best"] else text)
@@ -877,7 +895,7 @@ def render_markdown(tables: list[Table], ci: bool = True) -> str:
         if v["details"]:
             dhead = ["Attack", "Model", "Defense", "n", "Clean (same examples)", "Robust", "ASR", "Drop"]
             dbody = [[escape_md(d["attack"] + (f" {DEGENERATE}" if d["degenerate"] else "")),
-                      escape_md(_marks(d["model"], d["below_majority"])), escape_md(d["defense"]),
+                      escape_md(_marks(d["model"], d["at_chance"])), escape_md(d["defense"]),
                       f"{d['n']} ({d['n_attacked']} attacked)"]
                      + [d[k]["text"] + (f" {d[k]['ci']}" if d[k]["ci"] else "") + (DAGGER if k == "robust" and d["sig"] else "")
                         for k in ("clean", "robust", "asr", "drop")] for d in v["details"]]
@@ -920,14 +938,14 @@ def render_latex(tables: list[Table]) -> str:
     views = [table_view(t, ci=False) for t in tables]
     return _template("leaderboard.tex.j2").render(tables=views, dagger=DAGGER, flag_note=(
         f" (!): reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours."), detail_note=DETAIL_NOTE,
-        majority=MAJORITY, degenerate=DEGENERATE)
+        chance=CHANCE, degenerate=DEGENERATE)
 
 
 def render_html(tables: list[Table], ci: bool = True) -> str:
     views = [table_view(t, ci) for t in tables]
     return _template("leaderboard.html.j2").render(tables=views, dagger=DAGGER, flag=FLAG, flag_note=(
         f" {FLAG}: a reported robust figure more than {REPORTED_TOLERANCE:.2f} above ours."), detail_note=DETAIL_NOTE,
-        majority=MAJORITY, degenerate=DEGENERATE)
+        chance=CHANCE, degenerate=DEGENERATE)
 
 
 def render_csv(tables: list[Table]) -> str:

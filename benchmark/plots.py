@@ -9,7 +9,8 @@
 - per leaderboard table, the utility/robustness trade-off: clean metric (full test split)
   against mean robust metric, one point per row, with the robust = clean diagonal (a model
   whose score ignores its input sits on it, at the bottom right when its clean figure is
-  low) and, for preference accuracy, the test majority rate.
+  low) and the chance level (the test majority rate for preference accuracy, a random
+  order of the candidates for ranking).
 """
 
 from __future__ import annotations
@@ -128,19 +129,20 @@ def tradeoff_plot(table, stem: Path) -> list[Path]:
         if c.empty or m.empty or not np.isfinite(c["mean"].iloc[0]) or not np.isfinite(m["mean"].iloc[0]):
             continue
         points.append((float(m["mean"].iloc[0]), float(c["mean"].iloc[0]), f"{r['display']} / {r['defense']}",
-                       bool(r.get("below_majority"))))
+                       bool(r.get("at_chance"))))
     if not points:
         return []
     fig, ax = plt.subplots(figsize=(6, 4.5))
     lo = min(0.0, *(min(x, y) for x, y, _, _ in points))
     hi = max(1.0 if clean_name in ("accuracy", "auc") else 0.0, *(max(x, y) for x, y, _, _ in points))
     ax.plot([lo, hi], [lo, hi], color="grey", linestyle=":", linewidth=1, label="robust = clean (attack has no effect)")
-    rates = [r["majority_rate"] for r in table.rows if r.get("majority_rate") is not None]
-    if clean_name == "accuracy" and rates:
-        ax.axhline(float(np.mean(rates)), color="tab:red", linestyle="--", linewidth=1, label="test majority rate")
+    levels = [r["chance_level"] for r in table.rows if r.get("chance_level") is not None]
+    if levels and (clean_name == "accuracy" or table.task == "ranking"):
+        ax.axhline(float(np.mean(levels)), color="tab:red", linestyle="--", linewidth=1,
+                   label="test majority rate" if table.task == "preference" else "random order (chance)")
     for i, (x, y, label, below) in enumerate(points):
         ax.scatter([x], [y], marker="o", s=36, color=f"C{i % 10}", facecolors="none" if below else f"C{i % 10}",
-                   label=label + (" (at/below majority)" if below else ""))
+                   label=label + (" (at/below chance)" if below else ""))
     ax.set_xlabel(f"mean robust {table.metric} (over the table's ranked attacks)")
     ax.set_ylabel(f"clean {clean_name} (full test split)")
     ax.set_title(f"{table.dataset} {table.task}: utility vs robustness", fontsize=10)

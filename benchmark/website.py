@@ -80,7 +80,7 @@ def _render(name: str, page_dir: Path, root: Path, **context) -> bytes:
     return text.encode("utf-8")
 
 
-MARKS = {"dagger": lb.DAGGER, "flag": lb.FLAG, "degenerate": lb.DEGENERATE, "majority": lb.MAJORITY,
+MARKS = {"dagger": lb.DAGGER, "flag": lb.FLAG, "degenerate": lb.DEGENERATE, "chance": lb.CHANCE,
          "tolerance": f"{lb.REPORTED_TOLERANCE:.2f}"}
 
 
@@ -239,7 +239,7 @@ def _table_page(t: lb.Table, collected, cards: dict, figures: list[Plot], poison
                       classes=_classes(best=c["best"], degenerate=i in degenerate_cols))
                  for i, c in enumerate(r["cells"])]
         rows.append(dict(r, cells=cells, submitted=bool(info["source"]),
-                         classes=_classes(submitted=info["source"], **{"below-majority": r["below_majority"]}),
+                         classes=_classes(submitted=info["source"], **{"at-chance": r["at_chance"]}),
                          card=_rel(root / card.href, page_dir) if card else "",
                          verified=bool(card and card.verification)))
         if card is not None and t.has_submissions:
@@ -252,7 +252,7 @@ def _table_page(t: lb.Table, collected, cards: dict, figures: list[Plot], poison
         if threat == "poisoning" or not attacks:
             continue
         details = [dict(d, n_sort=str(d["n"]),
-                        classes=_classes(degenerate=d["degenerate"], **{"below-majority": d["below_majority"]}),
+                        classes=_classes(degenerate=d["degenerate"], **{"at-chance": d["at_chance"]}),
                         **{k: dict(d[k], sort=_sort_value(d[k]["text"]))
                                                   for k in ("clean", "robust", "asr", "drop")})
                    for d in v["details"] if d["attack"] in attacks]

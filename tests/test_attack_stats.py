@@ -143,14 +143,29 @@ def test_rows_at_or_below_the_majority_rate_are_marked(tmp_path):
     for r in table.rows:
         train = next(rc for p, rc in pairs if rc["kind"] == "train" and rc["cell"]["task"] == "preference"
                      and rc["cell"]["model"]["label"] == r["model"] and rc["cell"]["defense"]["label"] == r["defense"])
-        assert r["below_majority"] == (train["metrics"]["clean"]["accuracy"] <= r["majority_rate"])
-    assert all(r["majority_rate"] > 0.8 for r in table.rows) and any(r["below_majority"] for r in table.rows)
+        assert r["at_chance"] == (train["metrics"]["clean"]["accuracy"] <= r["chance_level"])
+    assert all(r["chance_level"] > 0.8 for r in table.rows) and any(r["at_chance"] for r in table.rows)
     md = build_leaderboard(tmp_path / "skewed", fmt="md", n_boot=50)
     assert "§: clean accuracy at or below the test majority-label rate" in md and "popularity §" in md
     assert r"\S{}" in render_latex([table])
-    # Ranking tables never carry the mark.
+    # The fake rankers put the positive near the top of 100 candidates: far above a random
+    # order's NDCG@10 (0.046), so no ranking row is marked.
     ranking = next(t for t in build_tables(collect(tmp_path / "skewed"), n_boot=50) if t.task == "ranking")
-    assert not any(r["below_majority"] for r in ranking.rows)
+    assert not any(r["at_chance"] for r in ranking.rows)
+    assert all(r["chance_level"] == pytest.approx(np.mean(1 / np.log2(np.arange(2, 12))) * 10 / 100) for r in ranking.rows)
+
+
+def test_ranking_rows_at_or_below_a_random_order_are_marked(tmp_path):
+    # One negative: a random order of 2 candidates scores NDCG@10 (1 + 1/log2 3) / 2 = 0.815,
+    # above what the fake rankers (ranks spread to 100) reach.
+    _run(tmp_path / "pairs", FakePipeline(examples=60), tasks=["ranking"],
+         attacks=[{"name": "profile-swap", "budget": 3}, {"name": "embedding-pgd", "options": {"epsilon": 0.5}}],
+         sizes={"max_eval_examples": 60, "max_attack_examples": 20, "num_negatives": 1})
+    table = next(t for t in build_tables(collect(tmp_path / "pairs"), n_boot=50))
+    assert all(r["chance_level"] == pytest.approx((1 + 1 / np.log2(3)) / 2) for r in table.rows)
+    assert all(r["at_chance"] for r in table.rows)
+    md = build_leaderboard(tmp_path / "pairs", fmt="md", n_boot=50)
+    assert "§: clean NDCG@10 at or below a random order of the candidates (0.815)" in md and "popularity §" in md
 
 
 def test_tradeoff_scatter_plot_per_table(degenerate_results, tmp_path):
