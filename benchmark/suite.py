@@ -12,7 +12,9 @@ further, and an attack's ``defenses:`` list (defense labels) runs it only on the
 trained with those defenses (poisoning against ``none`` and ``detect-and-drop``, say, and no
 evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) only on
 those datasets (the whole text battery on one dataset, two attacks on the others), its
-``seeds:`` list only at those seeds (a retraining attack too costly for every seed). A model
+``seeds:`` list only at those seeds (a retraining attack too costly for every seed). A
+dataset's ``tasks:`` list runs only those tasks on it (a preference task is meaningless where
+nearly every rating is a like). A model
 or a defense takes a ``datasets:`` list too (a model too slow for every dataset on a CPU runs
 on one; a defense is compared on one dataset), and a defense a ``seeds:`` list (a defended
 copy too costly to train at every seed). A defense or an attack listed again under its
@@ -79,6 +81,7 @@ class DatasetSpec:
     label: str
     format: str | None = None
     meta: str | None = None
+    tasks: tuple[str, ...] | None = None  # tasks it is used for (None: the suite's); not part of cell configs
 
 
 @dataclass(frozen=True, eq=False)
@@ -420,6 +423,8 @@ class Suite:
         groups = []
         for dataset in self.datasets:
             for task in self.tasks:
+                if dataset.tasks is not None and task not in dataset.tasks:
+                    continue
                 for model in self.models:
                     if not _model_runs_task(model, caps[model.name], task) or not _on(model.datasets, dataset):
                         continue
@@ -566,7 +571,7 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
             name = str((base_dir / name).resolve())  # a path relative to the suite file
         default_label = _label(Path(d["name"]).name) if ("/" in d["name"] or "\\" in d["name"]) else _label(d["name"])
         datasets.append(DatasetSpec(name=name, label=d.get("label") or default_label, format=d.get("format"),
-                                    meta=d.get("meta")))
+                                    meta=d.get("meta"), tasks=tuple(d["tasks"]) if d.get("tasks") else None))
     models = [ModelSpec(name=m["name"], label=m.get("label") or _label(m["name"]), options=m.get("options") or {},
                         tasks=tuple(m["tasks"]) if m.get("tasks") else None, sizes=m.get("sizes") or {},
                         datasets=tuple(m["datasets"]) if m.get("datasets") else None)
@@ -697,6 +702,7 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         if not (Path(d.name).expanduser().exists() or catalog.dataset_known(d.name)):
             problems.append(f"{where}: at datasets/{i}: unknown dataset {d.name!r}: neither a registered name "
                             f"(see `recrobust data list`) nor an existing path")
+        problems += _task_refs(where, f"datasets/{i}/tasks", d.tasks, suite.tasks)
     model_caps = {}
     for i, m in enumerate(suite.models):
         try:

@@ -80,9 +80,13 @@ def test_submission_suite_keeps_the_protocol_for_plugins_and_builtins():
         if name == "quick":  # bpr-mf gets the adversarial training quick gives to differentiable models
             bpr = submission_suite(ours, "bpr-mf", "sub", {}, catalog)
             assert "embedding-at" in {g.train.defense.name for g in bpr.expand(catalog)}
-        if name == "standard":  # adv-augment is scoped per model: BPR-MF's copy runs on every dataset
+        if name == "standard":  # adv-augment is scoped per model: BPR-MF's copy runs on every preference dataset
             bpr = submission_suite(ours, "bpr-mf", "sub", {}, catalog)
-            assert len({g.train.dataset.label for g in bpr.expand(catalog) if g.train.defense.name == "adv-augment"}) == 3
+            assert {g.train.dataset.label for g in bpr.expand(catalog) if g.train.defense.name == "adv-augment"} == \
+                {"movielens-100k", "movielens-latest-small"}
+            # Embedding attacks are scoped per model too: a classic submission faces them on both tasks.
+            assert {g.train.task for g in bpr.expand(catalog)
+                    if any(c.attack.label == "embedding-pgd" for c in g.attacks)} == {"preference", "ranking"}
     with pytest.raises(SubmissionError, match="above the protocol"):
         check_size_override(load_suite("quick"), {"max_eval_examples": 10 ** 7})
     with pytest.raises(SubmissionError, match="may set only"):

@@ -411,6 +411,23 @@ def test_a_defenses_seeds_list_trains_its_copies_at_those_seeds_only():
         check_suite(parse_suite(raw, "toy.yaml"), catalog)
 
 
+def test_a_datasets_tasks_list_runs_only_those_tasks_on_it():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite(datasets=["toy-a", {"name": "toy-b", "tasks": ["ranking"]}])
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    cells = {(g.train.dataset.label, g.train.task) for g in suite.expand(catalog)}
+    assert cells == {("toy-a", "preference"), ("toy-a", "ranking"), ("toy-b", "ranking")}
+    # The training cell's config (and so its id) does not carry the list.
+    toy_b = next(g.train for g in suite.expand(catalog) if g.train.dataset.label == "toy-b")
+    assert "tasks" not in toy_b.config("f")["dataset"]
+    raw["tasks"] = ["preference"]
+    with pytest.raises(SuiteError, match=r"at datasets/1/tasks: task\(s\) ranking not in the suite's tasks"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+
+
 def test_a_sweeps_datasets_list_runs_the_curve_on_those_datasets_only():
     from tests.fake_pipeline import FakePipeline, toy_suite
     from benchmark.suite import SuiteError, check_suite, parse_suite
