@@ -14,7 +14,8 @@ evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) 
 those datasets (the whole text battery on one dataset, two attacks on the others), its
 ``seeds:`` list only at those seeds (a retraining attack too costly for every seed). A
 dataset's ``tasks:`` list runs only those tasks on it (a preference task is meaningless where
-nearly every rating is a like). A model
+nearly every rating is a like). A model takes ``seeds:`` (a model at chance is not worth
+every seed on a CPU), and a model
 or a defense takes a ``datasets:`` list too (a model too slow for every dataset on a CPU runs
 on one; a defense is compared on one dataset), and a defense a ``seeds:`` list (a defended
 copy too costly to train at every seed). A defense or an attack listed again under its
@@ -92,6 +93,7 @@ class ModelSpec:
     tasks: tuple[str, ...] | None = None
     sizes: dict = field(default_factory=dict)
     datasets: tuple[str, ...] | None = None  # dataset labels it runs on (None: every one)
+    seeds: tuple[int, ...] | None = None  # seeds it runs at (None: the suite's)
 
     def public(self) -> dict:
         return {"name": self.name, "label": self.label, "options": self.options}
@@ -435,7 +437,7 @@ class Suite:
                                    and (a.defenses is None or defense.label in a.defenses)
                                    and _on(a.datasets, dataset)]
                         for seed in self.seeds:
-                            if defense.seeds is not None and seed not in defense.seeds:
+                            if any(s is not None and seed not in s for s in (model.seeds, defense.seeds)):
                                 continue
                             sizes = resolve_sizes(self.sizes, model.sizes, task)
                             train = TrainCell(dataset, task, model, defense, seed, sizes)
@@ -574,7 +576,8 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
                                     meta=d.get("meta"), tasks=tuple(d["tasks"]) if d.get("tasks") else None))
     models = [ModelSpec(name=m["name"], label=m.get("label") or _label(m["name"]), options=m.get("options") or {},
                         tasks=tuple(m["tasks"]) if m.get("tasks") else None, sizes=m.get("sizes") or {},
-                        datasets=tuple(m["datasets"]) if m.get("datasets") else None)
+                        datasets=tuple(m["datasets"]) if m.get("datasets") else None,
+                        seeds=tuple(m["seeds"]) if m.get("seeds") else None)
               for m in map(_entry, raw["models"])]
     defenses = [DefenseSpec(name=d["name"], label=d.get("label") or _label(d["name"]), options=d.get("options") or {},
                             models=tuple(d["models"]) if d.get("models") else None,
@@ -754,6 +757,8 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
     for i, m in enumerate(suite.models):
         problems += _task_refs(where, f"models/{i}/tasks", m.tasks, suite.tasks)
         problems += _unknown_refs(where, f"models/{i}/datasets", m.datasets, dataset_labels, what="dataset")
+        problems += [f"{where}: at models/{i}/seeds: {s} not among the suite's seeds {suite.seeds}"
+                     for s in m.seeds or () if s not in suite.seeds]
     if problems:
         raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
 

@@ -411,6 +411,21 @@ def test_a_defenses_seeds_list_trains_its_copies_at_those_seeds_only():
         check_suite(parse_suite(raw, "toy.yaml"), catalog)
 
 
+def test_a_models_seeds_list_trains_and_attacks_it_at_those_seeds_only():
+    from tests.fake_pipeline import FakePipeline, toy_suite
+    from benchmark.suite import SuiteError, check_suite, parse_suite
+
+    catalog = FakePipeline().catalog()
+    raw = toy_suite(seeds=[0, 1, 2])
+    raw["models"][1]["seeds"] = [0]  # bpr-mf
+    suite = check_suite(parse_suite(raw, "toy.yaml"), catalog)
+    seeds = {(g.train.model.label, g.train.seed) for g in suite.expand(catalog)}
+    assert seeds == {("popularity", s) for s in (0, 1, 2)} | {("bpr-mf", 0)}
+    raw["models"][1]["seeds"] = [5]
+    with pytest.raises(SuiteError, match=r"at models/1/seeds: 5 not among the suite's seeds"):
+        check_suite(parse_suite(raw, "toy.yaml"), catalog)
+
+
 def test_a_datasets_tasks_list_runs_only_those_tasks_on_it():
     from tests.fake_pipeline import FakePipeline, toy_suite
     from benchmark.suite import SuiteError, check_suite, parse_suite
