@@ -13,15 +13,14 @@ trained with those defenses (poisoning against ``none`` and ``detect-and-drop``,
 evasion attack on the detector's copy), its ``datasets:`` list (dataset labels) only on
 those datasets (the whole text battery on one dataset, two attacks on the others), its
 ``seeds:`` list only at those seeds (a retraining attack too costly for every seed). A
-dataset's ``tasks:`` list runs only those tasks on it (a preference task is meaningless where
-nearly every rating is a like). A model takes ``seeds:`` (a model at chance is not worth
-every seed on a CPU), and a model
-or a defense takes a ``datasets:`` list too (a model too slow for every dataset on a CPU runs
-on one; a defense is compared on one dataset), and a defense a ``seeds:`` list (a defended
-copy too costly to train at every seed). A defense or an attack listed again under its
-label, with the same settings, scopes it per model (an embedding attack on both tasks for
-one model and on one task for another); no cell may fall under two entries, and the cells
-keep the one label (one column, unchanged records). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
+dataset's ``tasks:`` list runs only those tasks on it (a preference task says nothing where
+nearly every rating is a like). Models and defenses take ``datasets:`` and ``seeds:`` lists
+too (a model too slow for every dataset on a CPU runs on one, a model at chance at one
+seed; a defended copy too costly to train everywhere is compared on one dataset and seed).
+A defense or an attack listed again under its label, with the same settings, scopes it per
+model (an embedding attack on both tasks for one model, on one task for another); no cell
+may fall under two entries, and the cells keep the one label (one column, unchanged
+records). An attack's ``sweep`` (e.g. ``{param: budget, values: [1, 2, 5]}``) adds cells for
 robustness-vs-budget plots; the leaderboard column uses the attack's own setting. A sweep's
 own ``models:`` and ``datasets:`` lists run it on fewer models or datasets than the attack
 (sweeps multiply the cost of an attack, which matters for LLMs on a CPU).
