@@ -1016,6 +1016,12 @@ def build_leaderboard(results_dir: str | Path = "results", suite: str | None = N
 
             figures = draw_budget_plots(collected, out / "plots")
             figures += draw_plots(collected, out / "plots", metric=settings.get("metric"), tables=tables)
+            # Figures of a table no longer on the board (a task dropped from a dataset) would
+            # sit beside the fresh ones and be committed as if current.
+            drawn = {path.resolve() for f in figures for path in f.files}
+            for stale in (out / "plots").glob("*"):
+                if stale.suffix in (".png", ".pdf") and stale.resolve() not in drawn:
+                    stale.unlink()
         from benchmark.website import write_site
 
         write_site(out / SITE_DIR, tables, collected, figures, results_dir, downloads=[out / FILE_NAMES[f] for f in texts],

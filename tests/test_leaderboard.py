@@ -130,8 +130,12 @@ def test_markdown_latex_html_csv(results, tmp_path):
 
 
 def test_plots_budget_epsilon_and_rounds(results, tmp_path):
+    # A figure of a table no longer on the board (left by an earlier build) is removed.
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "toy-gone-preference-clean-vs-robust.png").write_bytes(b"old")
     build_leaderboard(results, fmt="md", out_dir=tmp_path, n_boot=100)
     plots = {p.name for p in (tmp_path / "plots").iterdir()}
+    assert "toy-gone-preference-clean-vs-robust.png" not in plots
     for stem in ("toy-toy-a-preference-profile-swap-vs-budget", "toy-toy-a-ranking-embedding-pgd-vs-epsilon",
                  "toy-toy-a-preference-defense-rounds"):
         assert {f"{stem}.png", f"{stem}.pdf"} <= plots
