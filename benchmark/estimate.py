@@ -12,10 +12,10 @@ most specific match first:
   evaluation time is scaled by the ratio of clean test examples.
 - attack cells: same model, task, attack and budgets; else same model, task and attack;
   else same model and attack; else same model, task and threat model. Measured as seconds
-  per attacked example, times the cell's ``max_attack_examples``; a match from the other
-  task is scaled by the candidates an example scores (1 for preference, 1 + num_negatives
-  for ranking): a text model's ranking example costs ~100 of its preference examples (the
-  two-tower's ranking PGD cell took ~120x what its preference cells predicted). Poisoning cells retrain
+  per scored candidate (1 an example for preference, 1 + num_negatives for ranking), times
+  the cell's candidates and ``max_attack_examples``: so a match from the other task scales
+  (a text model's ranking example costs ~100 of its preference examples; the two-tower's
+  ranking PGD cell took ~120x what its preference cells predicted). Poisoning cells retrain
   the victim, so they are measured per cell (same model, task and attack, ...), and with no
   record they cost the training cell's estimate times POISONING_RETRAIN_FACTOR.
 
@@ -110,7 +110,7 @@ class _Timings:
     """Measured cell times from records, indexed from most to least specific key."""
 
     train: dict[tuple, list[dict]] = field(default_factory=dict)
-    attack: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per attacked example
+    attack: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per scored candidate
     poisoning: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per cell
     n: int = 0
 
@@ -142,12 +142,10 @@ class _Timings:
             examples = _num((record.get("metrics") or {}).get("attack", {}).get("examples"))
             if not examples:
                 return
-            per = seconds / examples
+            per_candidate = seconds / examples / _candidates(task, cell["sizes"])
             for key in ((model, task, a["name"], a.get("budget"), a.get("query_budget")), (model, task, a["name"]),
-                        (model, task, a.get("threat_model"))):
-                self.attack.setdefault(key, []).append(per)
-            # Across tasks: per scored candidate (scaled back by the cell's own candidates).
-            self.attack.setdefault((model, a["name"]), []).append(per / _candidates(task, cell["sizes"]))
+                        (model, a["name"]), (model, task, a.get("threat_model"))):
+                self.attack.setdefault(key, []).append(per_candidate)
         self.n += 1
 
 
@@ -213,8 +211,7 @@ def _attack_seconds(acell, timings: _Timings, tier: str) -> tuple[float, bool]:
                 (cell.model.name, a.name), (cell.model.name, cell.task, a.threat_model)):
         per = timings.attack.get(key)
         if per:
-            scale = _candidates(cell.task, cell.sizes) if len(key) == 2 else 1.0  # per candidate across tasks
-            return statistics.median(per) * scale * examples, True
+            return statistics.median(per) * _candidates(cell.task, cell.sizes) * examples, True
     return DEFAULT_COSTS.get(cell.model.name, TIER_DEFAULTS[tier])["attack_example"] * examples, False
 
 

@@ -625,18 +625,15 @@ def parse_suite(raw: Any, where: str = "suite", base_dir: Path | None = None) ->
                  leaderboard=leaderboard)
 
 
-def _same_entry(a: DefenseSpec | AttackSpec, b: DefenseSpec | AttackSpec) -> bool:
+def _same_entry(a, b) -> bool:
     """Two entries of one defense or attack: either may be listed again under its label with
     the same settings (everything its cells' configs carry) to scope it per model: adv-augment
     on BPR-MF everywhere and on the cross-encoder on one dataset; an embedding attack on both
     tasks for the classic models and on preference only for a text model. The cells keep one
     label, so records and columns do not change; _overlap_problems rejects two entries
     claiming one cell. Labels of datasets and models stay unique."""
-    if isinstance(a, DefenseSpec) and isinstance(b, DefenseSpec):
-        return a.name == b.name and canonical_json(a.options) == canonical_json(b.options)
-    if isinstance(a, AttackSpec) and isinstance(b, AttackSpec):
-        return canonical_json(a.public()) == canonical_json(b.public())
-    return False
+    return (isinstance(a, (DefenseSpec, AttackSpec)) and type(a) is type(b)
+            and canonical_json(a.public()) == canonical_json(b.public()))
 
 
 def _union_scope(first: dict, second: dict) -> dict:
@@ -729,8 +726,7 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         problems += _unknown_refs(where, f"defenses/{i}/models", d.models, model_names)
         problems += _unknown_refs(where, f"defenses/{i}/datasets", d.datasets, dataset_labels, what="dataset")
         problems += _task_refs(where, f"defenses/{i}/tasks", d.tasks, suite.tasks)
-        problems += [f"{where}: at defenses/{i}/seeds: {s} not among the suite's seeds {suite.seeds}"
-                     for s in d.seeds or () if s not in suite.seeds]
+        problems += _seed_refs(where, f"defenses/{i}/seeds", d.seeds, suite.seeds)
     main = [a for a in suite.attacks if a.sweep is None]
     threat: dict[str, str] = {}
     for i, a in enumerate(main):
@@ -744,8 +740,7 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
         problems += _unknown_refs(where, f"attacks/{i}/defenses", a.defenses, {d.label for d in suite.defenses},
                                   what="defense")
         problems += _unknown_refs(where, f"attacks/{i}/datasets", a.datasets, dataset_labels, what="dataset")
-        problems += [f"{where}: at attacks/{i}/seeds: {s} not among the suite's seeds {suite.seeds}"
-                     for s in a.seeds or () if s not in suite.seeds]
+        problems += _seed_refs(where, f"attacks/{i}/seeds", a.seeds, suite.seeds)
         problems += _task_refs(where, f"attacks/{i}/tasks", a.tasks, suite.tasks)
         raw = _entry(suite.raw["attacks"][i])
         if raw.get("sweep"):
@@ -756,8 +751,7 @@ def check_suite(suite: Suite, catalog: Catalog) -> Suite:
     for i, m in enumerate(suite.models):
         problems += _task_refs(where, f"models/{i}/tasks", m.tasks, suite.tasks)
         problems += _unknown_refs(where, f"models/{i}/datasets", m.datasets, dataset_labels, what="dataset")
-        problems += [f"{where}: at models/{i}/seeds: {s} not among the suite's seeds {suite.seeds}"
-                     for s in m.seeds or () if s not in suite.seeds]
+        problems += _seed_refs(where, f"models/{i}/seeds", m.seeds, suite.seeds)
     if problems:
         raise SuiteError("invalid suite:\n  " + "\n  ".join(problems))
 
@@ -835,6 +829,11 @@ def _unknown_refs(where, at, names, known, what: str = "model") -> list[str]:
         return []
     bad = [n for n in names if n not in known]
     return [f"{where}: at {at}: {', '.join(map(repr, bad))} not among the suite's {what}s"] if bad else []
+
+
+def _seed_refs(where, at, seeds, suite_seeds) -> list[str]:
+    return [f"{where}: at {at}: {s} not among the suite's seeds {suite_seeds}" for s in seeds or ()
+            if s not in suite_seeds]
 
 
 def _task_refs(where, at, tasks, suite_tasks) -> list[str]:
