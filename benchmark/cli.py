@@ -361,6 +361,27 @@ def cmd_compress_records(args) -> int:
     return 0
 
 
+def cmd_prune_records(args) -> int:
+    from tabulate import tabulate
+
+    from benchmark.pruning import remove_stale, stale_records, summarize
+
+    if not Path(args.results).is_dir():
+        raise FileNotFoundError(f"no results folder {args.results}")
+    models = [m.strip() for m in args.model.split(",") if m.strip()] if args.model else None
+    stale = stale_records(args.results, args.suite, models=models)
+    if not stale:
+        print(f"no record under {args.results} is outside suite {args.suite!r}'s grid")
+        return 0
+    print(tabulate(summarize(stale), headers=["model", "dataset", "records"]))
+    if args.dry_run:
+        print(f"{len(stale)} record(s) outside the grid (dry run: nothing removed)")
+    else:
+        print(f"removed {remove_stale(args.results, stale)} record(s) outside the grid "
+              f"(with their per-example files and saved models)")
+    return 0
+
+
 def cmd_submit(args) -> int:
     from benchmark.submissions import submit_bundle
 
@@ -524,6 +545,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="also rewrite poisoning rows written before 0.1.1 into the current form "
                         "(no hit@10 flags; full-catalogue ranks beyond the top 100 kept as null)")
     p.set_defaults(func=cmd_compress_records)
+
+    p = sub.add_parser("prune-records",
+                       help="remove the records of cells a suite's grid no longer holds (after a protocol change)")
+    p.add_argument("results", help="a run folder (e.g. results/standard)")
+    p.add_argument("--suite", required=True, help="the suite whose grid decides (name or YAML path)")
+    p.add_argument("--model", help="only these model labels (comma-separated)")
+    p.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
+    p.set_defaults(func=cmd_prune_records)
     return parser
 
 
