@@ -267,6 +267,22 @@ def test_validation_selects_the_best_epoch(splits):
     assert model.history[-1]["best_epoch"] in (1, 2)
 
 
+def test_the_pooler_trains_at_head_lr_only_when_asked(splits):
+    # Backbone lr ~0, head lr 1e-2, the same seed (the same initial weights): the pooler moves
+    # with the classifier when pooler_at_head_lr is set, and stays with the backbone otherwise.
+    data = splits["preference"]
+    opts = {**TINY, "lr": 1e-12, "head_lr": 1e-2, "warmup": 0, "max_train_examples": 24, "calibrate_threshold": False}
+    plain = CrossEncoder(**opts).fit(data["train"], seed=0)
+    pooled = CrossEncoder(**opts, pooler_at_head_lr=True).fit(data["train"], seed=0)
+    weights = [dict(m.model.named_parameters()) for m in (plain, pooled)]
+    pooler = "bert.pooler.dense.weight"
+    assert (weights[0][pooler] - weights[1][pooler]).abs().max() > 1e-4
+    layer = "bert.encoder.layer.0.attention.self.query.weight"  # the backbone stays where both started
+    assert (weights[0][layer] - weights[1][layer]).abs().max() < 1e-6
+    with pytest.raises(ValueError, match="pooler_at_head_lr needs lora: false"):
+        CrossEncoder(backbone="tiny-bert", lora=True, pooler_at_head_lr=True)
+
+
 # -- LoRA ---------------------------------------------------------------------------------------------
 
 

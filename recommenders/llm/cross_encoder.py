@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import ClassVar, Sequence
 
@@ -18,7 +19,9 @@ import torch.nn.functional as F
 
 from recommenders.llm import text_training as tt
 from recommenders.llm.backbones import build_backbone, load_pretrained, plain_model
-from recommenders.llm.text_base import BACKBONE_DIR, GroupData, PairData, TextRecommender, TokenGradients
+from benchmark.options import option
+from recommenders.llm.text_base import (BACKBONE_DIR, GroupData, PairData, TextOptions, TextRecommender,
+                                        TokenGradients)
 
 
 def gradient_objective(logits: torch.Tensor, targets) -> torch.Tensor:
@@ -48,9 +51,27 @@ def _output_bias(model) -> torch.Tensor | None:
     return bias if isinstance(bias, torch.Tensor) and bias.numel() == 1 else None
 
 
+@dataclass
+class CrossEncoderOptions(TextOptions):
+    # A BERT sequence classifier scores [CLS] through the pooler (dense + tanh) and then the
+    # classifier. Sentence-transformers checkpoints (all-MiniLM-L6-v2) are trained with mean
+    # pooling and ship that pooler untrained (zero bias, weights of std 0.009): at the
+    # backbone's lr it stays a small random projection and the run may not learn at all
+    # (ML-latest-small preference, seed 2, 2,000 examples: training loss 0.692 after two
+    # epochs, test AUC 0.515; with the pooler at head_lr: 0.693).
+    pooler_at_head_lr: bool = option(False, "train the pooler (dense + tanh over [CLS]) at head_lr with the classifier "
+                                            "(for checkpoints that ship it untrained; without LoRA)")
+
+    def __post_init__(self):
+        if self.pooler_at_head_lr and self.lora:  # LoRA freezes every backbone weight, the pooler too
+            raise ValueError("model 'cross-encoder': option pooler_at_head_lr needs lora: false "
+                             "(LoRA keeps the pooler frozen)")
+
+
 class CrossEncoder(TextRecommender):
     name: ClassVar[str] = "cross-encoder"
     backbone_kind: ClassVar[str] = "classifier"
+    OPTIONS: ClassVar[type[TextOptions]] = CrossEncoderOptions
 
     # -- building ------------------------------------------------------------------
     def _build(self, texts: list[str], seed: int) -> None:
@@ -61,8 +82,10 @@ class CrossEncoder(TextRecommender):
         ensure_pad_token(self.tokenizer, self.model)
 
     def _is_head_parameter(self, name: str) -> bool:
-        # The new classification head ("classifier" on BERT-style models, "score" on decoder-only).
-        return any(part in ("classifier", "score") for part in name.split("."))
+        # The new classification head ("classifier" on BERT-style models, "score" on decoder-only),
+        # and BERT's pooler where it is untrained too.
+        head = ("classifier", "score", "pooler") if self.opts.pooler_at_head_lr else ("classifier", "score")
+        return any(part in head for part in name.split("."))
 
     def _initialize_heads(self, data: PairData | GroupData, seed: int) -> None:
         """Preference: start the head's output bias at the training like-rate's logit (the
