@@ -297,7 +297,7 @@ def cmd_run(args) -> int:
                                              unfinished_because=why)))
         return 0
     summary = run_suite(args.suite, results_dir=args.results, jobs=args.jobs, executor=args.executor,
-                        address=args.address, tier=args.tier,
+                        address=args.address, tier=args.tier, train_only=args.train_only,
                         models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else None)
     failed = getattr(summary, "failed", None) or []
     return 1 if failed else 0
@@ -503,6 +503,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="run only the cells of the ID-based (classic) or the text models; the rest stay pending")
     p.add_argument("--models", metavar="LABEL[,LABEL...]",
                    help="run only the cells of these model rows (the suite's labels, e.g. minilm-2t); the rest stay pending")
+    p.add_argument("--train-only", action="store_true",
+                   help="run only the training cells (clean figures, saved models); the attack cells stay pending")
     p.add_argument("--dry-run", action="store_true",
                    help="print the cell count and estimated cost per tier (from records under --results); run nothing")
     p.set_defaults(func=cmd_run)

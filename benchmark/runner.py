@@ -34,7 +34,7 @@ import threading
 import time
 import traceback
 from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from multiprocessing import get_context
 from pathlib import Path
@@ -695,7 +695,7 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
               executor: str = "local", address: str | None = None, progress: bool = True,
               pipeline: Pipeline | None = None, code_version: str | None = None,
               catalog: Catalog | None = None, tier: str | None = None,
-              models: list[str] | None = None) -> RunSummary:
+              models: list[str] | None = None, train_only: bool = False) -> RunSummary:
     """Run every cell of `suite` (a built-in name such as "quick", a YAML path, or a Suite),
     writing records under ``<results_dir>/<suite name>/`` and resuming from what is there.
 
@@ -704,7 +704,10 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
     cells of that cost tier's models (the other tier's cells stay pending; the records go
     to the same folder, so two invocations make the whole run, one after the other or at
     the same time). ``models`` (``--models LABEL,...``) likewise runs only the cells of those
-    model rows (suite labels). ``--jobs N`` > 1 with the local executor
+    model rows (suite labels). ``train_only`` (``--train-only``) runs the training cells and
+    leaves every attack cell pending: the clean figures of a changed protocol can be checked
+    before the attack budget is spent, and the saved models serve the later run's attacks.
+    ``--jobs N`` > 1 with the local executor
     uses a process pool of N workers; with ray it sets the CPUs of a local Ray instance.
     The suite is validated (SuiteError) and datasets are loaded before any cell runs.
     Returns a RunSummary; ``summary.failed`` non-empty means the CLI should exit 1.
@@ -742,13 +745,16 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
             groups = [g for g in groups if model_tier(catalog, g.train.model.name) == tier]
         if models:
             groups = [g for g in groups if g.train.model.label in models]
-        log.info("run %s (%s) with executor=%s jobs=%d code=%s%s%s", suite.name, suite.path, executor, jobs,
-                 code_version, f" tier={tier}" if tier else "", f" models={','.join(models)}" if models else "")
+        log.info("run %s (%s) with executor=%s jobs=%d code=%s%s%s%s", suite.name, suite.path, executor, jobs,
+                 code_version, f" tier={tier}" if tier else "", f" models={','.join(models)}" if models else "",
+                 " train-only" if train_only else "")
         for note in suite.notes:
             log.info("note: %s", note)
 
         job_list = plan(suite, groups, _fingerprints(pipeline, suite), run_dir, code_version)
-        total = sum(1 + len(j.group.attacks) for j in job_list)
+        if train_only:  # the attack cells stay pending (not counted: they are not this run's)
+            job_list = [replace(j, pending_attacks=[]) for j in job_list]
+        total = sum(1 + (0 if train_only else len(j.group.attacks)) for j in job_list)
         # Seed-major order: an interrupted long run has the whole grid at seed 0 before any
         # cell of seed 1 (the order of records changes nothing else).
         todo = sorted((j for j in job_list if j.n_pending), key=lambda j: j.group.train.seed)

@@ -316,6 +316,18 @@ def test_models_option_runs_only_those_rows_and_names_an_unknown_label(tmp_path,
         run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", models=["bprmf"])
 
 
+def test_train_only_trains_and_saves_every_model_and_the_next_run_attacks_them(tmp_path, logs):
+    suite, pipeline = _suite(models=["popularity", "cross-encoder"], defenses=["none"])
+    first = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", train_only=True)
+    records = _records(tmp_path / "toy")
+    assert first.ok and records and {r["kind"] for r in records.values()} == {"train"}
+    assert first.total == first.completed == first.trainings == len(records)
+    assert all((tmp_path / "toy" / r["model_dir"]).is_dir() for r in records.values())
+    rest = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t")
+    assert rest.ok and rest.trainings == 0  # the attacks use the saved models
+    assert rest.skipped == len(records) and rest.completed == rest.total - len(records) > 0
+
+
 def test_a_second_run_leaves_another_runs_fresh_temp_files_alone(tmp_path, logs):
     from benchmark.runner import STALE_TEMP_SECONDS
 
