@@ -280,6 +280,11 @@ def cmd_attack(args) -> int:
 
 
 # -- suites, leaderboards, submissions ------------------------------------------------
+def _labels(text: str | None) -> list[str] | None:
+    """A comma-separated list of model labels (--models, --model); None when not given."""
+    return [m.strip() for m in text.split(",") if m.strip()] if text else None
+
+
 def cmd_run(args) -> int:
     from benchmark.runner import run_suite
 
@@ -298,7 +303,7 @@ def cmd_run(args) -> int:
         return 0
     summary = run_suite(args.suite, results_dir=args.results, jobs=args.jobs, executor=args.executor,
                         address=args.address, tier=args.tier, train_only=args.train_only,
-                        models=[m.strip() for m in args.models.split(",") if m.strip()] if args.models else None)
+                        models=_labels(args.models))
     failed = getattr(summary, "failed", None) or []
     return 1 if failed else 0
 
@@ -368,8 +373,7 @@ def cmd_prune_records(args) -> int:
 
     if not Path(args.results).is_dir():
         raise FileNotFoundError(f"no results folder {args.results}")
-    models = [m.strip() for m in args.model.split(",") if m.strip()] if args.model else None
-    stale = stale_records(args.results, args.suite, models=models)
+    stale = stale_records(args.results, args.suite, models=_labels(args.model))
     if not stale:
         print(f"no record under {args.results} is outside suite {args.suite!r}'s grid")
         return 0

@@ -25,7 +25,6 @@ class StaleRecord:
     path: Path
     model: str
     dataset: str
-    kind: str  # "train" or "attack"
 
     def files(self, run_dir: Path, record: dict) -> list[Path]:
         """What removing this record removes: the record, its per-example file, its model."""
@@ -59,7 +58,7 @@ def stale_records(run_dir: str | Path, suite, models: list[str] | None = None,
             continue
         if models and label not in models:
             continue
-        out.append((StaleRecord(path, label, cell["dataset"]["label"], record["kind"]), record))
+        out.append((StaleRecord(path, label, cell["dataset"]["label"]), record))
     return out
 
 
