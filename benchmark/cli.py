@@ -281,7 +281,7 @@ def cmd_attack(args) -> int:
 
 # -- suites, leaderboards, submissions ------------------------------------------------
 def _labels(text: str | None) -> list[str] | None:
-    """A comma-separated list of model labels (--models, --model); None when not given."""
+    """A comma-separated list of model labels (--models of run and prune-records); None when not given."""
     return [m.strip() for m in text.split(",") if m.strip()] if text else None
 
 
@@ -373,7 +373,7 @@ def cmd_prune_records(args) -> int:
 
     if not Path(args.results).is_dir():
         raise FileNotFoundError(f"no results folder {args.results}")
-    stale = stale_records(args.results, args.suite, models=_labels(args.model))
+    stale = stale_records(args.results, args.suite, models=_labels(args.models))
     if not stale:
         print(f"no record under {args.results} is outside suite {args.suite!r}'s grid")
         return 0
@@ -556,7 +556,7 @@ def build_parser() -> argparse.ArgumentParser:
                        help="remove the records of cells a suite's grid no longer holds (after a protocol change)")
     p.add_argument("results", help="a run folder (e.g. results/standard)")
     p.add_argument("--suite", required=True, help="the suite whose grid decides (name or YAML path)")
-    p.add_argument("--model", help="only these model labels (comma-separated)")
+    p.add_argument("--models", metavar="LABEL[,LABEL...]", help="only these models' records (labels, as run --models)")
     p.add_argument("--dry-run", action="store_true", help="list what would be removed; remove nothing")
     p.set_defaults(func=cmd_prune_records)
     return parser

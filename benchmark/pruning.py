@@ -45,10 +45,7 @@ def stale_records(run_dir: str | Path, suite, models: list[str] | None = None,
     registries the suite is checked against (default: the installed ones)."""
     s = load_suite(suite, catalog)
     grid = s.cell_keys(catalog)
-    unknown = sorted(set(models or ()) - {m.label for m in s.models})
-    if unknown:
-        raise ValueError(f"--model {', '.join(unknown)}: not a model label of suite {s.name!r} "
-                         f"(labels: {', '.join(m.label for m in s.models)})")
+    s.check_model_labels(models)
     pairs, _ = rec.load_records(run_dir)
     out = []
     for path, record in pairs:

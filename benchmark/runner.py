@@ -725,10 +725,7 @@ def run_suite(suite: str | Path | Suite, results_dir: str | Path = "results", jo
     suite = load_suite(suite, catalog=catalog) if not isinstance(suite, Suite) else suite
     if not suite.checked:
         check_suite(suite, catalog)
-    unknown = sorted(set(models or ()) - {m.label for m in suite.models})
-    if unknown:
-        raise RunnerError(f"--models: no model labelled {', '.join(map(repr, unknown))} in suite {suite.name}; "
-                          f"its models are {', '.join(m.label for m in suite.models)}")
+    suite.check_model_labels(models)
     code_version = code_version or rec.code_version()
     t_start = time.perf_counter()
 

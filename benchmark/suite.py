@@ -341,6 +341,13 @@ class Suite:
                 keys.add(cell_key(cell.config(fingerprint="")))
         return keys
 
+    def check_model_labels(self, labels: list[str] | None) -> None:
+        """SuiteError naming the labels (of a --models filter) that are no model of this suite."""
+        unknown = sorted(set(labels or ()) - {m.label for m in self.models})
+        if unknown:
+            raise SuiteError(f"--models: no model labelled {', '.join(map(repr, unknown))} in suite {self.name}; "
+                             f"its models are {', '.join(m.label for m in self.models)}")
+
     def identity(self) -> dict:
         """The suite block every record carries."""
         return {"name": self.name, "version": self.version, "protocol_hash": self.protocol_hash()}

@@ -12,7 +12,7 @@ from benchmark import records as rec
 from benchmark.leaderboard import build_leaderboard
 from benchmark.pruning import remove_stale, stale_records, summarize
 from benchmark.runner import run_suite
-from benchmark.suite import check_suite, parse_suite
+from benchmark.suite import SuiteError, check_suite, parse_suite
 from tests.fake_pipeline import FakePipeline, toy_suite
 
 
@@ -65,7 +65,7 @@ def test_the_model_filter_and_unknown_labels(run):
     root, pipeline = run
     suite = _changed(pipeline)
     assert stale_records(root / "toy", suite, models=["popularity"], catalog=pipeline.catalog()) == []
-    with pytest.raises(ValueError, match="--model sasrec: not a model label of suite 'toy'"):
+    with pytest.raises(SuiteError, match=r"--models: no model labelled 'sasrec' in suite toy; its models are popularity"):
         stale_records(root / "toy", suite, models=["sasrec"], catalog=pipeline.catalog())
 
 
@@ -76,3 +76,7 @@ def test_prune_command_names_a_missing_results_folder(run, tmp_path, capsys):
     missing = tmp_path / "nowhere"
     assert main(["prune-records", str(missing), "--suite", "quick"]) == 2
     assert f"no results folder {missing}" in capsys.readouterr().err
+    # The model filter is named as run's is, and an unknown label is a one-line error.
+    assert main(["prune-records", str(root / "toy"), "--suite", "quick", "--models", "nope", "--dry-run"]) == 2
+    err = capsys.readouterr().err
+    assert "--models: no model labelled 'nope' in suite quick" in err and "Traceback" not in err

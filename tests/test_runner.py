@@ -20,7 +20,7 @@ import pytest
 from benchmark import records as rec
 from benchmark.leaderboard import build_leaderboard
 from benchmark.runner import RunnerError, run_suite
-from benchmark.suite import check_suite, parse_suite
+from benchmark.suite import SuiteError, check_suite, parse_suite
 from tests.fake_pipeline import FakePipeline, toy_suite
 
 TESTS = Path(__file__).resolve().parent
@@ -312,7 +312,7 @@ def test_models_option_runs_only_those_rows_and_names_an_unknown_label(tmp_path,
     assert part.ok and {r["cell"]["model"]["name"] for r in _records(tmp_path / "toy").values()} == {"cross-encoder"}
     rest = run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t")
     assert rest.ok and rest.skipped == part.total and rest.skipped + rest.completed == rest.total
-    with pytest.raises(RunnerError, match=r"--models: no model labelled 'bprmf' in suite toy; its models are popularity"):
+    with pytest.raises(SuiteError, match=r"--models: no model labelled 'bprmf' in suite toy; its models are popularity"):
         run_suite(suite, tmp_path, pipeline=pipeline, progress=False, code_version="t", models=["bprmf"])
 
 
