@@ -13,7 +13,9 @@ most specific match first:
 - attack cells: same model, task, attack and budgets; else same model, task and attack;
   else same model and attack; else same model, task and threat model. Measured as seconds
   per scored candidate (1 an example for preference, 1 + num_negatives for ranking), times
-  the cell's candidates and ``max_attack_examples``: so a match from the other task scales
+  the cell's candidates and ``max_attack_examples``, and by the ratio of query budgets when
+  the match had another one (a query attack that spends its budget costs in proportion to
+  it; one that succeeds early costs less, so this errs high): so a match from the other task scales
   (a text model's ranking example costs ~100 of its preference examples; the two-tower's
   ranking PGD cell took ~120x what its preference cells predicted). Poisoning cells retrain
   the victim, so they are measured per cell (same model, task and attack, ...), and with no
@@ -110,7 +112,8 @@ class _Timings:
     """Measured cell times from records, indexed from most to least specific key."""
 
     train: dict[tuple, list[dict]] = field(default_factory=dict)
-    attack: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per scored candidate
+    # (seconds per scored candidate, the query budget it was measured at or None)
+    attack: dict[tuple, list[tuple[float, float | None]]] = field(default_factory=dict)
     poisoning: dict[tuple, list[float]] = field(default_factory=dict)  # seconds per cell
     n: int = 0
 
@@ -145,7 +148,7 @@ class _Timings:
             per_candidate = seconds / examples / _candidates(task, cell["sizes"])
             for key in ((model, task, a["name"], a.get("budget"), a.get("query_budget")), (model, task, a["name"]),
                         (model, a["name"]), (model, task, a.get("threat_model"))):
-                self.attack.setdefault(key, []).append(per_candidate)
+                self.attack.setdefault(key, []).append((per_candidate, _num(a.get("query_budget"))))
         self.n += 1
 
 
@@ -209,8 +212,9 @@ def _attack_seconds(acell, timings: _Timings, tier: str) -> tuple[float, bool]:
     examples = _num(cell.sizes.get("max_attack_examples")) or _num(cell.sizes.get("max_eval_examples")) or 1000
     for key in ((cell.model.name, cell.task, a.name, a.budget, a.query_budget), (cell.model.name, cell.task, a.name),
                 (cell.model.name, a.name), (cell.model.name, cell.task, a.threat_model)):
-        per = timings.attack.get(key)
-        if per:
+        samples = timings.attack.get(key)
+        if samples:
+            per = [seconds * _ratio(a.query_budget, budget) for seconds, budget in samples]
             return statistics.median(per) * _candidates(cell.task, cell.sizes) * examples, True
     return DEFAULT_COSTS.get(cell.model.name, TIER_DEFAULTS[tier])["attack_example"] * examples, False
 

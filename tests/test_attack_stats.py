@@ -274,3 +274,22 @@ def test_cli_dry_run_prints_cell_count_and_cost_per_tier(tmp_path, capsys):
     assert f"{n_cells} cells" in out and "classic" in out and "text" in out and "from defaults" in out
     assert not (tmp_path / "standard").exists()  # nothing ran, nothing written
     assert main(["run", "--suite", str(tmp_path / "missing.yaml"), "--dry-run"]) == 2
+
+
+def test_estimate_scales_a_query_attack_by_its_query_budget(tmp_path):
+    # Records of deepwordbug at 50 queries; the same attack at 200 queries has no record of
+    # its own, so it is priced from them at 4x (and at 50 exactly as measured).
+    sizes = {"max_eval_examples": 40, "max_attack_examples": 20}
+    attack = {"name": "deepwordbug", "query_budget": 50, "tasks": ["preference"]}
+    toy = dict(models=["cross-encoder"], defenses=["none"], tasks=["preference"], sizes=sizes)
+    _run(tmp_path, FakePipeline(examples=40), attacks=[attack], **toy)
+
+    def seconds(query_budget):
+        suite = parse_suite(toy_suite(attacks=[{**attack, "query_budget": query_budget}], **toy), "toy.yaml")
+        return estimate_suite(suite, tmp_path / "toy", catalog=fake_catalog()).seconds
+
+    # Training + attack: the attack's share grows in proportion to the budget (3 units of the
+    # measured 50-query cost from 50 to 200, 12 from 200 to 800).
+    step = seconds(200) - seconds(50)
+    assert step > 0
+    assert seconds(800) - seconds(200) == pytest.approx(4 * step)
