@@ -13,11 +13,11 @@ most specific match first:
 - attack cells: same model, task, attack and budgets; else same model, task and attack;
   else same model and attack; else same model, task and threat model. Measured as seconds
   per scored candidate (1 an example for preference, 1 + num_negatives for ranking), times
-  the cell's candidates and ``max_attack_examples``, and by the ratio of query budgets when
-  the match had another one (a query attack that spends its budget costs in proportion to
-  it; one that succeeds early costs less, so this errs high): so a match from the other task scales
+  the cell's candidates and ``max_attack_examples``: so a match from the other task scales
   (a text model's ranking example costs ~100 of its preference examples; the two-tower's
-  ranking PGD cell took ~120x what its preference cells predicted). Poisoning cells retrain
+  ranking PGD cell took ~120x what its preference cells predicted). A match measured at
+  another query budget is scaled by the budgets' ratio (a query attack that spends its
+  budget costs in proportion to it; one that succeeds early costs less, so this errs high). Poisoning cells retrain
   the victim, so they are measured per cell (same model, task and attack, ...), and with no
   record they cost the training cell's estimate times POISONING_RETRAIN_FACTOR.
 

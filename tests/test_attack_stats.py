@@ -277,8 +277,8 @@ def test_cli_dry_run_prints_cell_count_and_cost_per_tier(tmp_path, capsys):
 
 
 def test_estimate_scales_a_query_attack_by_its_query_budget(tmp_path):
-    # Records of deepwordbug at 50 queries; the same attack at 200 queries has no record of
-    # its own, so it is priced from them at 4x (and at 50 exactly as measured).
+    # Records of deepwordbug at 50 queries; the same attack at another budget has no record
+    # of its own, so it is priced from them in proportion to the budget.
     sizes = {"max_eval_examples": 40, "max_attack_examples": 20}
     attack = {"name": "deepwordbug", "query_budget": 50, "tasks": ["preference"]}
     toy = dict(models=["cross-encoder"], defenses=["none"], tasks=["preference"], sizes=sizes)
